@@ -1,0 +1,254 @@
+"""The ``tinct`` command line: colorize, info, demo, train, eval, install-plugin."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from tqdm import tqdm
+
+from . import __version__
+from .devices import DEVICE_CHOICES, describe_device, resolve_device
+from .errors import ImageError, TinctError
+from .inference import DEFAULT_TILE, DEFAULT_WORKING_SIZE, Colorizer, default_model_path, load_model
+from .io import DEFAULT_MAX_PIXELS, load_image, save_image
+
+EXIT_FAILED = 1
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
+    return value
+
+
+def _add_model_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", type=Path, help="model file (default: the model shipped with tinct, or $TINCT_MODEL)")
+    parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="compute device (default: auto = CUDA, then MPS, then CPU)")
+
+
+def _add_colorize_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--working-size", type=_positive_int, default=None, help=f"long side the network sees, in pixels (default: the model's, else {DEFAULT_WORKING_SIZE})")
+    parser.add_argument("--tile", type=_positive_int, default=DEFAULT_TILE, help=f"largest network tile, in pixels (default {DEFAULT_TILE})")
+    parser.add_argument("--saturation", type=float, default=1.0, help="chroma multiplier, 0..4 (default 1)")
+
+
+def _working_size(args: argparse.Namespace, colorizer: Colorizer) -> int:
+    if args.working_size is not None:
+        return args.working_size
+    return int(colorizer.metadata.get("training", {}).get("recommended_working_size", DEFAULT_WORKING_SIZE))
+
+
+def _output_paths(args: argparse.Namespace) -> list[Path]:
+    inputs = [Path(p) for p in args.inputs]
+    if args.output is not None:
+        if len(inputs) != 1:
+            raise TinctError("-o names one output file; with several inputs use --out-dir DIR")
+        return [args.output]
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    return [args.out_dir / path.name for path in inputs]
+
+
+def command_colorize(args: argparse.Namespace) -> int:
+    outputs = _output_paths(args)
+    colorizer = load_model(args.model, device=args.device)
+    working_size = _working_size(args, colorizer)
+    failures = 0
+    show = sys.stderr.isatty() or bool(os.environ.get("TINCT_PROGRESS"))
+    for source, target in zip(args.inputs, outputs):
+        source = Path(source)
+        try:
+            if target.exists() and not args.force:
+                raise ImageError(f"{target} already exists; pass --force to overwrite it")
+            if target.resolve() == source.resolve():
+                raise ImageError(f"{target} is the input itself; choose another output")
+            image = load_image(source, max_pixels=args.max_pixels)
+            with tqdm(total=100, desc=source.name, unit="%", disable=not show, leave=False, bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}") as bar:
+                def advance(fraction: float) -> None:
+                    bar.update(round(fraction * 100) - bar.n)
+
+                result = colorizer.colorize(image, working_size=working_size, tile=args.tile, saturation=args.saturation, progress=advance)
+            save_image(result, target)
+            print(f"{source} -> {target}")
+        except TinctError as error:
+            failures += 1
+            print(f"tinct: error: {error}", file=sys.stderr)
+    if failures:
+        print(f"tinct: {failures} of {len(outputs)} images failed", file=sys.stderr)
+    return EXIT_FAILED if failures else 0
+
+
+def command_info(args: argparse.Namespace) -> int:
+    import torch
+
+    device = resolve_device(args.device)
+    print(f"tinct {__version__} (torch {torch.__version__})")
+    print(f"device: {describe_device(device)}")
+    path = args.model or default_model_path()
+    try:
+        colorizer = load_model(args.model, device=args.device)
+    except TinctError as error:
+        print(f"model: {path} — not usable: {error}")
+        return EXIT_FAILED
+    training = colorizer.training
+    print(f"model: {path}")
+    print(f"architecture: {colorizer.architecture}")
+    if training:
+        summary = {key: training[key] for key in ("images_seen", "step", "wall_seconds", "data", "recommended_working_size") if key in training}
+        print("training: " + json.dumps(summary))
+        if "metrics" in training:
+            print("validation: " + json.dumps(training["metrics"]))
+    else:
+        print("training: none (untrained model)")
+    return 0
+
+
+def command_demo(args: argparse.Namespace) -> int:
+    from skimage import data
+
+    from .io import to_float_image
+
+    photo = data.coffee() if args.photo == "coffee" else data.astronaut() if args.photo == "astronaut" else data.chelsea()
+    gray = np.asarray(np.rint(to_float_image(photo) @ np.array([0.2126, 0.7152, 0.0722], dtype=np.float32) * 255), dtype=np.uint8)
+    colorizer = load_model(args.model, device=args.device)
+    colour = colorizer.colorize(gray, working_size=_working_size(args, colorizer))
+    side_by_side = np.concatenate([np.repeat(gray[..., None], 3, axis=2), colour, photo[..., :3]], axis=1)
+    if args.output.exists() and not args.force:
+        raise ImageError(f"{args.output} already exists; pass --force to overwrite it")
+    save_image(side_by_side, args.output)
+    print(f"wrote {args.output}: gray input | tinct | original photo ({args.photo}, from scikit-image's sample data)")
+    return 0
+
+
+def command_train(args: argparse.Namespace) -> int:
+    from .training.trainer import TrainingConfig, train
+
+    settings: dict = json.loads(args.config.read_text()) if args.config else {}
+    for name in ("data", "validation_data", "total_images", "batch_size", "learning_rate", "crop_size", "final_crop_size", "architecture", "seed"):
+        value = getattr(args, name)
+        if value is not None:
+            settings[name] = value
+    if args.resume:
+        config = None
+    else:
+        if "data" not in settings:
+            raise TinctError("tinct train needs --data DIR (a folder of colour photos) or a --config file naming it")
+        config = TrainingConfig.from_dict(settings)
+    counters = train(config, args.run, resume=args.resume, device=args.device, max_steps=args.max_steps)  # type: ignore[arg-type]
+    print(f"trained to step {counters['step']} ({counters['images_seen']} images); model in {args.run / 'model.safetensors'}")
+    return 0
+
+
+def command_eval(args: argparse.Namespace) -> int:
+    from .evaluation import evaluate
+
+    report = evaluate(
+        args.data,
+        model=args.model,
+        baseline=args.baseline,
+        out_dir=args.out,
+        device=args.device,
+        limit=args.limit,
+        working_size=args.working_size,
+        contact_sheet_count=args.contact_sheet,
+    )
+    print(report.table())
+    return 0
+
+
+def command_install_plugin(args: argparse.Namespace) -> int:
+    from .plugin_install import install_plugin
+
+    location = install_plugin(args.host, dest=args.dest, link=args.link)
+    print(f"installed the {args.host} plug-in in {location}; it will run tinct with {sys.executable}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tinct", description="Automatic colorization of grayscale photographs.")
+    parser.add_argument("--version", action="version", version=f"tinct {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    colorize = commands.add_parser("colorize", help="colorize image files")
+    colorize.add_argument("inputs", nargs="+", metavar="INPUT", help="image files (PNG, TIFF, JPEG, WebP)")
+    target = colorize.add_mutually_exclusive_group(required=True)
+    target.add_argument("-o", "--output", type=Path, help="output file (one input)")
+    target.add_argument("--out-dir", type=Path, help="output folder (outputs keep the inputs' names)")
+    _add_model_options(colorize)
+    _add_colorize_options(colorize)
+    colorize.add_argument("--force", action="store_true", help="overwrite existing outputs")
+    colorize.add_argument("--max-pixels", type=_positive_int, default=DEFAULT_MAX_PIXELS, help=f"refuse larger images (default {DEFAULT_MAX_PIXELS:,})")
+    colorize.set_defaults(handler=command_colorize)
+
+    info = commands.add_parser("info", help="version, model, device")
+    _add_model_options(info)
+    info.set_defaults(handler=command_info)
+
+    demo = commands.add_parser("demo", help="colorize a sample photo offline and write a side-by-side PNG")
+    demo.add_argument("-o", "--output", type=Path, default=Path("tinct-demo.png"), help="output PNG (default tinct-demo.png)")
+    demo.add_argument("--photo", choices=("coffee", "astronaut", "chelsea"), default="coffee")
+    demo.add_argument("--force", action="store_true", help="overwrite the output")
+    demo.add_argument("--working-size", type=_positive_int, default=None)
+    _add_model_options(demo)
+    demo.set_defaults(handler=command_demo)
+
+    train = commands.add_parser("train", help="train a model (resumable)")
+    train.add_argument("--run", type=Path, required=True, help="run folder (checkpoints, log, model)")
+    train.add_argument("--config", type=Path, help="JSON file of training settings")
+    train.add_argument("--data", help="folder of colour photos")
+    train.add_argument("--validation-data", help="folder of validation photos")
+    train.add_argument("--total-images", type=_positive_int)
+    train.add_argument("--batch-size", type=_positive_int)
+    train.add_argument("--learning-rate", type=float)
+    train.add_argument("--crop-size", type=_positive_int)
+    train.add_argument("--final-crop-size", type=_positive_int)
+    train.add_argument("--architecture")
+    train.add_argument("--seed", type=int)
+    train.add_argument("--resume", action="store_true", help="continue the run in --run from its last checkpoint")
+    train.add_argument("--max-steps", type=_positive_int, help="stop after this many steps in this call")
+    train.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
+    train.set_defaults(handler=command_train)
+
+    evaluate = commands.add_parser("eval", help="measure a model against baselines on a folder of colour photos")
+    evaluate.add_argument("--data", type=Path, required=True)
+    evaluate.add_argument("--model", type=Path, help="model file (default: the shipped model)")
+    evaluate.add_argument("--baseline", type=Path, help="seed-style baseline model file (default: the shipped one)")
+    evaluate.add_argument("--out", type=Path, help="folder for report.json and the contact sheet")
+    evaluate.add_argument("--limit", type=_positive_int, help="use only the first N photos")
+    evaluate.add_argument("--working-size", type=_positive_int, default=256)
+    evaluate.add_argument("--contact-sheet", type=_positive_int, default=12, help="photos on the contact sheet")
+    evaluate.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
+    evaluate.set_defaults(handler=command_eval)
+
+    install = commands.add_parser("install-plugin", help="install the GIMP or Krita plug-in for this environment")
+    install.add_argument("host", choices=("gimp", "krita"))
+    install.add_argument("--dest", type=Path, help="install into this folder instead of the host's user folder")
+    install.add_argument("--link", action="store_true", help="link to the source instead of copying (for development)")
+    install.set_defaults(handler=command_install_plugin)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args)
+    except TinctError as error:
+        print(f"tinct: error: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("tinct: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,165 @@
+"""`tinct eval`: a model's colour against the truth and against two baselines, on real photos.
+
+Each photo is reduced to its lightness and colorized three ways — by the model, by the
+gray baseline (a* = b* = 0) and by the seed-style baseline (an MSE autoencoder) — and
+compared with the original: PSNR and SSIM of the 8-bit RGB images, mean CIEDE2000, and
+Hasler–Süsstrunk colourfulness with its ratio to the truth's.  The model is also run
+with 0, 1, 5, 10 and 50 hint points sampled (seeded) from the truth.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+from tqdm import tqdm
+
+from .colour import lab_to_rgb, rgb_to_lab
+from .errors import TinctError
+from .hints import sample_hint_points
+from .inference import PACKAGE_MODEL, Colorizer, load_model
+from .io import load_image, save_image, to_float_image
+from .metrics import colourfulness, mean_ciede2000, psnr_8bit, ssim_8bit
+from .training.data_cache import list_images
+
+HINT_COUNTS = (0, 1, 5, 10, 50)
+SEED_BASELINE_MODEL = PACKAGE_MODEL.with_name("seed-baseline.safetensors")
+CONTACT_SHEET_HEIGHT = 192
+
+
+@dataclass
+class MethodScores:
+    """Mean metrics of one method over the evaluated photos."""
+
+    psnr: float
+    ssim: float
+    ciede2000: float
+    colourfulness: float
+    colourfulness_ratio: float
+
+
+@dataclass
+class EvaluationReport:
+    photos: int
+    working_size: int
+    methods: dict[str, MethodScores]
+    hints: dict[int, dict[str, float]] = field(default_factory=dict)
+    model: str = ""
+    baseline: str = ""
+
+    def table(self) -> str:
+        lines = [f"{self.photos} photos, working size {self.working_size}; model {self.model}", ""]
+        lines.append(f"{'method':<18}{'PSNR dB':>9}{'SSIM':>8}{'ΔE00':>8}{'colourful':>11}{'ratio':>8}")
+        for name, scores in self.methods.items():
+            lines.append(f"{name:<18}{scores.psnr:>9.2f}{scores.ssim:>8.3f}{scores.ciede2000:>8.2f}{scores.colourfulness:>11.2f}{scores.colourfulness_ratio:>8.2f}")
+        if self.hints:
+            lines += ["", f"{'hint points':<18}{'PSNR dB':>9}{'ΔE00':>8}"]
+            for count, scores in self.hints.items():
+                lines.append(f"{count:<18}{scores['psnr']:>9.2f}{scores['ciede2000']:>8.2f}")
+        return "\n".join(lines)
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "hints": {str(k): v for k, v in self.hints.items()}}
+
+
+def gray_version(rgb: np.ndarray) -> np.ndarray:
+    """The photo with a* = b* = 0: float ``(H, W, 3)`` sRGB of its lightness alone."""
+    lab = rgb_to_lab(rgb.astype(np.float32))
+    lab[..., 1:] = 0.0
+    return lab_to_rgb(lab)
+
+
+def _scores(predictions: list[np.ndarray], truths: list[np.ndarray]) -> MethodScores:
+    colourful = [colourfulness(p) for p in predictions]
+    truth_colourful = [colourfulness(t) for t in truths]
+    return MethodScores(
+        psnr=float(np.mean([psnr_8bit(p, t) for p, t in zip(predictions, truths)])),
+        ssim=float(np.mean([ssim_8bit(p, t) for p, t in zip(predictions, truths)])),
+        ciede2000=float(np.mean([mean_ciede2000(p, t) for p, t in zip(predictions, truths)])),
+        colourfulness=float(np.mean(colourful)),
+        colourfulness_ratio=float(np.mean(colourful) / max(np.mean(truth_colourful), 1e-9)),
+    )
+
+
+def contact_sheet(rows: list[tuple[np.ndarray, ...]], height: int = CONTACT_SHEET_HEIGHT) -> np.ndarray:
+    """Stack rows of same-height float images (each row side by side) into one uint8 sheet."""
+    rendered = []
+    for images in rows:
+        resized = []
+        for image in images:
+            width = max(1, round(image.shape[1] * height / image.shape[0]))
+            pil = Image.fromarray(np.rint(np.clip(image, 0, 1) * 255).astype(np.uint8)).resize((width, height), Image.Resampling.LANCZOS)
+            resized.append(np.asarray(pil))
+        rendered.append(np.concatenate(resized, axis=1))
+    width = max(row.shape[1] for row in rendered)
+    sheet = np.full((height * len(rendered), width, 3), 255, dtype=np.uint8)
+    for index, row in enumerate(rendered):
+        sheet[index * height : (index + 1) * height, : row.shape[1]] = row
+    return sheet
+
+
+def evaluate(
+    data: str | os.PathLike[str],
+    *,
+    model: str | os.PathLike[str] | None = None,
+    baseline: str | os.PathLike[str] | None = None,
+    out_dir: str | os.PathLike[str] | None = None,
+    device: str = "auto",
+    limit: int | None = None,
+    working_size: int = 256,
+    contact_sheet_count: int = 12,
+    hint_counts: tuple[int, ...] = HINT_COUNTS,
+) -> EvaluationReport:
+    """Evaluate a model (default: the shipped one) on the colour photos in ``data``."""
+    paths = list_images(data)[:limit]
+    colorizer = load_model(model, device=device)
+    baseline_path = Path(baseline) if baseline else SEED_BASELINE_MODEL
+    if not baseline_path.is_file():
+        raise TinctError(f"seed-style baseline model {baseline_path} not found; pass --baseline PATH")
+    seed_baseline: Colorizer = load_model(baseline_path, device=device)
+    truths, tinct_results, gray_results, seed_results = [], [], [], []
+    hint_results: dict[int, list[np.ndarray]] = {count: [] for count in hint_counts}
+    for index, path in enumerate(tqdm(paths, desc="evaluating", unit="photo")):
+        truth = to_float_image(load_image(path))[..., :3]
+        if truth.ndim != 3:
+            continue
+        gray = gray_version(truth)
+        truths.append(truth)
+        gray_results.append(gray)
+        tinct_results.append(colorizer.colorize(gray, working_size=working_size))
+        seed_results.append(seed_baseline.colorize(gray, working_size=working_size))
+        for count in hint_counts:
+            if count == 0:
+                hint_results[count].append(tinct_results[-1])
+                continue
+            points = sample_hint_points(truth, count, seed=index)
+            hint_results[count].append(colorizer.colorize(gray, working_size=working_size, hints=points))
+    if not truths:
+        raise TinctError(f"no colour photos in {data}")
+    report = EvaluationReport(
+        photos=len(truths),
+        working_size=working_size,
+        methods={"tinct": _scores(tinct_results, truths), "gray": _scores(gray_results, truths), "seed-autoencoder": _scores(seed_results, truths)},
+        hints={
+            count: {
+                "psnr": float(np.mean([psnr_8bit(p, t) for p, t in zip(results, truths)])),
+                "ciede2000": float(np.mean([mean_ciede2000(p, t) for p, t in zip(results, truths)])),
+            }
+            for count, results in hint_results.items()
+        },
+        model=str(colorizer.path),
+        baseline=str(baseline_path),
+    )
+    if out_dir is not None:
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "report.json").write_text(json.dumps(report.to_json(), indent=2))
+        step = max(1, len(truths) // max(contact_sheet_count, 1))
+        chosen = list(range(0, len(truths), step))[:contact_sheet_count]
+        save_image(contact_sheet([(gray_results[i], tinct_results[i], truths[i]) for i in chosen]), out / "contact-sheet.png")
+    return report

@@ -1,0 +1,110 @@
+"""User colour hints: sparse a*b* values with a mask, as the network takes them.
+
+A hint is either a point — ``(x, y, colour)`` in image pixels, colour an sRGB triple in
+[0, 1] (floats) or 0..255 (ints) — or an RGBA hint image of the image's size whose opaque
+pixels are hints (the shape a hint layer in GIMP or Krita has).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Union
+
+import numpy as np
+import torch
+
+from .colour import rgb_to_lab
+from .errors import TinctError
+
+HintPoint = tuple[float, float, Sequence[float]]
+Hints = Union[Sequence[HintPoint], np.ndarray, None]
+# A point hint covers this many pixels square at the network's working resolution.
+HINT_POINT_SIZE = 3
+# A hint-image pixel counts as a hint where its alpha is at least this (0..1).
+HINT_ALPHA_THRESHOLD = 0.5
+
+
+def _point_colour_to_ab(colour: Sequence[float]) -> np.ndarray:
+    rgb = np.asarray(colour, dtype=np.float64)
+    if rgb.shape != (3,) or not np.isfinite(rgb).all():
+        raise TinctError(f"a hint colour must be an (r, g, b) triple, got {colour!r}")
+    if rgb.max() > 1.0:
+        rgb = rgb / 255.0
+    if rgb.min() < 0 or rgb.max() > 1:
+        raise TinctError(f"hint colour {colour!r} is outside 0..1 (floats) or 0..255 (integers)")
+    return rgb_to_lab(rgb)[1:]
+
+
+def rasterize_hints(hints: Hints, image_size: tuple[int, int], working_size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """Turn hints into the network's hint channels at the working resolution.
+
+    Parameters
+    ----------
+    hints : list of points, an RGBA array ``(H, W, 4)`` (uint8, uint16 or float in [0, 1]) of the
+        image's size, or None
+    image_size : ``(height, width)`` of the full-resolution image
+    working_size : ``(height, width)`` of the network input
+
+    Returns
+    -------
+    ``(hint_ab (1, 2, h, w) float32 in Lab units, hint_mask (1, 1, h, w) float32 0/1)``, or None
+    when there are no hints
+    """
+    if hints is None:
+        return None
+    height, width = image_size
+    work_height, work_width = working_size
+    hint_ab = torch.zeros(1, 2, work_height, work_width)
+    hint_mask = torch.zeros(1, 1, work_height, work_width)
+    if isinstance(hints, np.ndarray):
+        from .io import to_float_image
+
+        if hints.ndim != 3 or hints.shape[2] != 4 or hints.shape[:2] != (height, width):
+            raise TinctError(f"a hint image must be RGBA of the image's size {width}×{height}, got shape {hints.shape}")
+        rgba = torch.from_numpy(to_float_image(hints)).permute(2, 0, 1)[None]
+        # Area-average colour and coverage down to the working size, then keep covered cells.
+        small = torch.nn.functional.interpolate(
+            torch.cat((rgba[:, :3] * rgba[:, 3:], rgba[:, 3:]), dim=1), size=working_size, mode="area"
+        )
+        coverage = small[:, 3:]
+        covered = coverage >= HINT_ALPHA_THRESHOLD
+        rgb = (small[:, :3] / coverage.clamp_min(1e-6)).clamp(0, 1)
+        hint_ab = rgb_to_lab(rgb.double())[:, 1:].float() * covered
+        hint_mask = covered.float()
+        return (hint_ab, hint_mask) if covered.any() else None
+    points = list(hints)
+    if not points:
+        return None
+    half = HINT_POINT_SIZE // 2
+    for point in points:
+        try:
+            x, y, colour = point
+        except (TypeError, ValueError):
+            raise TinctError(f"a hint point must be (x, y, (r, g, b)), got {point!r}") from None
+        if not (0 <= x < width and 0 <= y < height):
+            raise TinctError(f"hint point ({x}, {y}) lies outside the {width}×{height} image")
+        column = int(x * work_width / width)
+        row = int(y * work_height / height)
+        ab = torch.from_numpy(_point_colour_to_ab(colour)).float()
+        rows = slice(max(row - half, 0), row + half + 1)
+        columns = slice(max(column - half, 0), column + half + 1)
+        hint_ab[0, :, rows, columns] = ab[:, None, None]
+        hint_mask[0, 0, rows, columns] = 1.0
+    return hint_ab, hint_mask
+
+
+def sample_hint_points(image_rgb: np.ndarray, count: int, seed: int) -> list[HintPoint]:
+    """``count`` hint points drawn (seeded) from a colour image's own pixels, as `tinct eval` uses.
+
+    Each point's colour is the mean sRGB of the 5×5 block around it in ``image_rgb``
+    (float array ``(H, W, 3)`` in [0, 1]).
+    """
+    generator = np.random.default_rng(seed)
+    height, width = image_rgb.shape[:2]
+    points: list[HintPoint] = []
+    for _ in range(count):
+        y = int(generator.integers(0, height))
+        x = int(generator.integers(0, width))
+        block = image_rgb[max(y - 2, 0) : y + 3, max(x - 2, 0) : x + 3].reshape(-1, 3)
+        points.append((x, y, tuple(float(v) for v in block.mean(axis=0))))
+    return points

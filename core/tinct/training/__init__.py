@@ -1,0 +1,1 @@
+"""Training tinct's colorization networks: data cache, batches, and the training loop."""

@@ -1,0 +1,462 @@
+"""The protocol between the GIMP and Krita plug-ins and the tinct worker process.
+
+The painting programs' own Pythons have no torch and must not need it, so a plug-in runs
+tinct in the user's tinct environment as a worker process (``python -m tinct.worker``)
+and talks to it over the worker's stdin and stdout. This module is that protocol's one
+definition: the worker (:mod:`tinct.worker`) imports it, and ``tinct install-plugin``
+copies it next to each plug-in, so it uses the standard library only and runs on the
+plug-in hosts' Pythons (3.10 and newer).
+
+Framing
+-------
+Every message, in both directions, is one frame::
+
+    uint32 LE  header length H
+    uint64 LE  payload length P
+    H bytes    header: a UTF-8 JSON object with a "type" key
+    P bytes    payload (pixels; empty for most messages)
+
+Messages
+--------
+worker → plug-in, once, as soon as tinct is imported::
+
+    {"type": "ready", "protocol": 1, "tinct": "<version>"}
+
+plug-in → worker, one per colorization (the worker serves them in turn)::
+
+    {"type": "colorize", "width": W, "height": H, "channels": 3 | 4,
+     "sample_format": "float32" | "uint16", "working_size": int, "saturation": float,
+     "device": "auto" | "cpu" | "gpu" | <a tinct device name>, "model": <path> | null}
+    payload: W·H·channels samples, little-endian, row-major, channels interleaved
+    (R, G, B[, A]), gamma-encoded sRGB, alpha straight (not premultiplied); float32
+    samples lie in [0, 1] (colour outside is clipped, NaN is refused), uint16 samples
+    span 0..65535.
+    ``model`` null means the model shipped with tinct.
+
+worker → plug-in, while working, any number of times::
+
+    {"type": "progress", "fraction": f}          # 0 <= f <= 1, never decreasing
+
+worker → plug-in, to end a colorization, exactly one of::
+
+    {"type": "result", "width": W, "height": H, "channels": C, "sample_format": ...}
+    payload: the colorized pixels in the request's layout; alpha as it came in.
+
+    {"type": "error", "kind": <see ERROR_KINDS>, "message": "<one line: what went wrong
+     and what to do>"}
+
+Lifetime and cancelling
+-----------------------
+The worker serves requests until its stdin closes, and exits at once when its stdin
+closes, even in the middle of a colorization: a plug-in that is killed (GIMP's Cancel
+kills it, quitting the host does too) takes its worker with it. A plug-in cancels a
+colorization by terminating the worker; nothing is written back in that case.
+
+Locating the worker's Python
+----------------------------
+``$TINCT_PYTHON`` if set, else the ``"python"`` recorded by ``tinct install-plugin`` in
+``tinct-plugin.json`` beside this file. The model file likewise: ``$TINCT_MODEL``, else
+the optional ``"model"`` in ``tinct-plugin.json``, else the model shipped with tinct.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any, BinaryIO
+
+__all__ = [
+    "PROTOCOL_VERSION",
+    "SAMPLE_FORMATS",
+    "ERROR_KINDS",
+    "CONFIG_NAME",
+    "PYTHON_ENV",
+    "MODEL_ENV",
+    "WorkerError",
+    "WorkerCancelled",
+    "ProtocolError",
+    "ColorizeRequest",
+    "Message",
+    "read_message",
+    "write_message",
+    "WorkerClient",
+]
+
+PROTOCOL_VERSION = 1
+SAMPLE_FORMATS = {"float32": 4, "uint16": 2}
+"""Sample format name → bytes per sample."""
+ERROR_KINDS = ("model", "device", "image", "memory", "tinct", "request", "internal")
+"""What went wrong, in an ``error`` reply: the model file, the device, the pixels, memory,
+another refusal by tinct (e.g. an option out of range), a malformed request, or a bug."""
+CONFIG_NAME = "tinct-plugin.json"
+PYTHON_ENV = "TINCT_PYTHON"
+MODEL_ENV = "TINCT_MODEL"
+
+_FRAME = struct.Struct("<IQ")
+_MAX_HEADER_BYTES = 1 << 20
+_STDERR_LINES_KEPT = 20
+_EXIT_WAIT_SECONDS = 5.0
+# Variables of the host's own embedded Python that would break the tinct environment's.
+_FOREIGN_PYTHON_VARIABLES = ("PYTHONHOME", "PYTHONPATH")
+
+
+class WorkerError(Exception):
+    """A colorization through the worker failed; ``str(error)`` tells the user what to do.
+
+    ``kind`` is one of :data:`ERROR_KINDS` for errors the worker reported, or
+    ``"setup"`` (no usable tinct Python), ``"crashed"`` (the worker died) or
+    ``"cancelled"``.
+    """
+
+    def __init__(self, message: str, kind: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+class WorkerCancelled(WorkerError):
+    """The progress callback asked to stop; the worker was terminated."""
+
+    def __init__(self) -> None:
+        super().__init__("colorization cancelled", "cancelled")
+
+
+class ProtocolError(Exception):
+    """A frame or message does not follow this protocol."""
+
+
+@dataclass(frozen=True)
+class ColorizeRequest:
+    """One colorization: the pixels' layout and the options for tinct.
+
+    ``width``, ``height`` and ``channels`` (3 = RGB, 4 = RGBA) describe the payload;
+    ``sample_format`` is a key of :data:`SAMPLE_FORMATS`. ``working_size`` is the side in
+    pixels at which tinct predicts colour, ``saturation`` scales the predicted chroma
+    (1 = as predicted), ``device`` picks the compute device, ``model`` is a model file
+    path or None for the model shipped with tinct.
+    """
+
+    width: int
+    height: int
+    channels: int
+    sample_format: str = "float32"
+    working_size: int = 512
+    saturation: float = 1.0
+    device: str = "auto"
+    model: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.width < 1 or self.height < 1:
+            raise ProtocolError(f"image size must be positive, got {self.width}×{self.height}")
+        if self.channels not in (3, 4):
+            raise ProtocolError(f"channels must be 3 (RGB) or 4 (RGBA), got {self.channels}")
+        if self.sample_format not in SAMPLE_FORMATS:
+            raise ProtocolError(f"sample format must be one of {', '.join(SAMPLE_FORMATS)}, got {self.sample_format!r}")
+
+    @property
+    def payload_size(self) -> int:
+        """Bytes of pixel data a request or its result carries."""
+        return self.width * self.height * self.channels * SAMPLE_FORMATS[self.sample_format]
+
+    def header(self) -> dict[str, Any]:
+        return {"type": "colorize", **asdict(self)}
+
+    @classmethod
+    def from_header(cls, header: Mapping[str, Any]) -> ColorizeRequest:
+        """Parse a ``colorize`` header; raises :class:`ProtocolError` if it is malformed."""
+        try:
+            return cls(
+                width=int(header["width"]),
+                height=int(header["height"]),
+                channels=int(header["channels"]),
+                sample_format=str(header["sample_format"]),
+                working_size=int(header["working_size"]),
+                saturation=float(header["saturation"]),
+                device=str(header["device"]),
+                model=None if header.get("model") is None else str(header["model"]),
+            )
+        except (KeyError, TypeError, ValueError) as error:
+            raise ProtocolError(f"malformed colorize request: {error!r}") from None
+
+
+@dataclass(frozen=True)
+class Message:
+    """One frame: its JSON header (with ``"type"``) and its payload."""
+
+    header: dict[str, Any]
+    payload: bytes | bytearray = b""
+
+    @property
+    def type(self) -> str:
+        return str(self.header.get("type"))
+
+
+def _read_exact(stream: BinaryIO, size: int, *, at_frame_start: bool = False) -> bytearray | None:
+    """Exactly ``size`` bytes; None if the stream ends right at the start of a frame."""
+    data = bytearray(size)
+    view = memoryview(data)
+    done = 0
+    while done < size:
+        count = stream.readinto(view[done:])
+        if not count:
+            if done == 0 and at_frame_start:
+                return None
+            raise ProtocolError(f"stream ended inside a frame ({done} of {size} bytes read)")
+        done += count
+    return data
+
+
+def read_message(stream: BinaryIO) -> Message | None:
+    """Read one frame; None if the stream ends cleanly before it."""
+    prefix = _read_exact(stream, _FRAME.size, at_frame_start=True)
+    if prefix is None:
+        return None
+    header_size, payload_size = _FRAME.unpack(prefix)
+    if header_size > _MAX_HEADER_BYTES:
+        raise ProtocolError(f"frame header of {header_size} bytes: not a tinct worker stream")
+    try:
+        header = json.loads(bytes(_read_exact(stream, header_size) or b"").decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ProtocolError(f"frame header is not JSON: {error}") from None
+    if not isinstance(header, dict) or "type" not in header:
+        raise ProtocolError("frame header is not an object with a 'type'")
+    return Message(header, _read_exact(stream, payload_size) or b"")
+
+
+def write_message(stream: BinaryIO, header: Mapping[str, Any], payload: bytes | bytearray | memoryview = b"") -> None:
+    """Write one frame and flush it."""
+    raw_header = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    stream.write(_FRAME.pack(len(raw_header), len(payload)))
+    stream.write(raw_header)
+    if len(payload):
+        stream.write(payload)
+    stream.flush()
+
+
+def _settings_from_config(host: str, folder: Path) -> tuple[str, str | None]:
+    """The worker's Python and model from the environment and ``folder/tinct-plugin.json``."""
+    config_path = folder / CONFIG_NAME
+    config: dict[str, Any] = {}
+    if config_path.is_file():
+        try:
+            config = json.loads(config_path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise WorkerError(f"{config_path} cannot be read ({error}): run `tinct install-plugin {host}` again", "setup") from None
+    python = os.environ.get(PYTHON_ENV) or config.get("python")
+    if not python:
+        raise WorkerError(
+            f"tinct is not set up for this plug-in: run `tinct install-plugin {host}` in your tinct "
+            f"environment, or set {PYTHON_ENV} to that environment's python",
+            "setup",
+        )
+    model = os.environ.get(MODEL_ENV) or config.get("model")
+    return str(python), None if model is None else str(model)
+
+
+class WorkerClient:
+    """The plug-in side: starts the worker, sends requests, relays progress, returns pixels.
+
+    The worker starts on the first :meth:`colorize` and stays up for later ones (the model
+    stays loaded) until :meth:`close`; a cancel or crash stops it and the next call starts a
+    new one. Use it as a context manager.
+
+    Parameters
+    ----------
+    python
+        The interpreter of the tinct environment.
+    model
+        Model file used when a request names none; None = the model shipped with tinct.
+    host
+        ``"gimp"`` or ``"krita"``: named in the advice of error messages.
+    """
+
+    def __init__(self, python: str, *, model: str | None = None, host: str = "gimp") -> None:
+        self.python = python
+        self.model = model
+        self.host = host
+        self._process: subprocess.Popen[bytes] | None = None
+        self._stderr_tail: collections.deque[str] = collections.deque(maxlen=_STDERR_LINES_KEPT)
+        self._stderr_reader: threading.Thread | None = None
+
+    @property
+    def pid(self) -> int | None:
+        """The running worker's process id; None before the first request or after a stop."""
+        return None if self._process is None else self._process.pid
+
+    @classmethod
+    def from_plugin_folder(cls, host: str, folder: str | os.PathLike[str] | None = None) -> WorkerClient:
+        """A client set up as ``tinct install-plugin`` left it (see the module docstring).
+
+        ``folder`` holds ``tinct-plugin.json``; by default, the folder of this file.
+        Raises :class:`WorkerError` (kind ``"setup"``) if no Python is configured.
+        """
+        python, model = _settings_from_config(host, Path(folder) if folder else Path(__file__).parent)
+        return cls(python, model=model, host=host)
+
+    def __enter__(self) -> WorkerClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @property
+    def _advice(self) -> str:
+        return (
+            f"check that tinct is installed there: run `tinct install-plugin {self.host}` in your tinct "
+            f"environment, or set {PYTHON_ENV} to that environment's python"
+        )
+
+    def _last_stderr_line(self) -> str:
+        if self._stderr_reader is not None:
+            self._stderr_reader.join(_EXIT_WAIT_SECONDS)
+        return next((line for line in reversed(self._stderr_tail) if line), "no error output")
+
+    def _collect_stderr(self, stream: BinaryIO) -> None:
+        for raw in stream:
+            line = raw.decode("utf-8", "replace").rstrip()
+            self._stderr_tail.append(line)
+            if sys.stderr is not None:
+                print(f"tinct worker: {line}", file=sys.stderr)
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        if self._process is not None:
+            return self._process
+        executable = shutil.which(self.python)
+        if executable is None:
+            raise WorkerError(f"the tinct python {self.python} does not exist: {self._advice}", "setup")
+        env = {key: value for key, value in os.environ.items() if key not in _FOREIGN_PYTHON_VARIABLES}
+        try:
+            process = subprocess.Popen(
+                [executable, "-m", "tinct.worker"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=env,
+                creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0),
+            )
+        except OSError as error:
+            raise WorkerError(f"cannot start the tinct python {self.python} ({error}): {self._advice}", "setup") from None
+        self._stderr_tail.clear()
+        self._stderr_reader = threading.Thread(target=self._collect_stderr, args=(process.stderr,), daemon=True)
+        self._stderr_reader.start()
+        self._process = process
+        ready = self._receive(starting=True)
+        if ready.type != "ready":
+            self._stop()
+            raise WorkerError(f"the tinct worker said {ready.type!r} instead of 'ready': {self._advice}", "crashed")
+        if ready.header.get("protocol") != PROTOCOL_VERSION:
+            self._stop()
+            raise WorkerError(
+                f"this plug-in speaks worker protocol {PROTOCOL_VERSION} but the tinct in {self.python} speaks "
+                f"{ready.header.get('protocol')}: run `tinct install-plugin {self.host}` again",
+                "setup",
+            )
+        return process
+
+    def _stop(self) -> None:
+        """Terminate the worker (if running) and forget it."""
+        process, self._process = self._process, None
+        if process is None:
+            return
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+        for stream in (process.stdin, process.stdout):
+            if stream is not None:
+                stream.close()
+
+    def _died(self, starting: bool) -> WorkerError:
+        """The error for a worker that stopped talking, after reaping it."""
+        process = self._process
+        assert process is not None
+        try:
+            status = process.wait(_EXIT_WAIT_SECONDS)
+        except subprocess.TimeoutExpired:
+            status = None
+        self._stop()
+        last = self._last_stderr_line()
+        if starting:
+            return WorkerError(
+                f"the tinct worker ({self.python} -m tinct.worker) stopped before it was ready "
+                f"(exit status {status}): {last}; {self._advice}",
+                "setup",
+            )
+        return WorkerError(f"the tinct worker crashed (exit status {status}): {last}", "crashed")
+
+    def _receive(self, starting: bool = False) -> Message:
+        process = self._process
+        assert process is not None and process.stdout is not None
+        try:
+            message = read_message(process.stdout)
+        except ProtocolError:
+            message = None
+        if message is None:
+            raise self._died(starting)
+        return message
+
+    def colorize(
+        self,
+        request: ColorizeRequest,
+        pixels: bytes | bytearray | memoryview,
+        progress: Callable[[float], bool | None] | None = None,
+    ) -> bytes | bytearray:
+        """Colorize ``pixels`` (laid out as ``request`` says) and return the result pixels.
+
+        ``progress`` receives fractions in [0, 1]; returning False cancels (the worker is
+        terminated and :class:`WorkerCancelled` raised), raising cancels too and the
+        exception propagates. Raises :class:`WorkerError` on every failure.
+        """
+        if len(pixels) != request.payload_size:
+            raise ValueError(f"{len(pixels)} bytes of pixels do not fit a request needing {request.payload_size}")
+        if request.model is None and self.model is not None:
+            request = replace(request, model=self.model)
+        process = self._start()
+        assert process.stdin is not None
+        try:
+            write_message(process.stdin, request.header(), pixels)
+        except (BrokenPipeError, ConnectionResetError):
+            raise self._died(starting=False) from None
+        while True:
+            message = self._receive()
+            if message.type == "progress":
+                if progress is None:
+                    continue
+                try:
+                    keep_going = progress(float(message.header["fraction"]))
+                except BaseException:
+                    self._stop()
+                    raise
+                if keep_going is False:
+                    self._stop()
+                    raise WorkerCancelled()
+            elif message.type == "result":
+                if len(message.payload) != request.payload_size:
+                    self._stop()
+                    raise WorkerError(f"the tinct worker sent {len(message.payload)} bytes instead of {request.payload_size}", "crashed")
+                return message.payload
+            elif message.type == "error":
+                raise WorkerError(str(message.header.get("message")), str(message.header.get("kind", "internal")))
+            else:
+                self._stop()
+                raise WorkerError(f"the tinct worker sent an unknown {message.type!r} message: {self._advice}", "crashed")
+
+    def close(self) -> None:
+        """Let the worker finish (its stdin closes) and wait for it; kill it if it lingers."""
+        process = self._process
+        if process is None:
+            return
+        assert process.stdin is not None
+        try:
+            process.stdin.close()
+            process.wait(_EXIT_WAIT_SECONDS)
+        except (BrokenPipeError, subprocess.TimeoutExpired):
+            pass
+        self._stop()
