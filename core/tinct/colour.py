@@ -49,6 +49,8 @@ D65_WHITE = (0.95047, 1.0, 1.08883)
 
 
 def _check_dtype(values: np.ndarray | torch.Tensor, name: str) -> None:
+    if not isinstance(values, (np.ndarray, torch.Tensor)):
+        raise TypeError(f"{name} must be a numpy array or a torch tensor, got {type(values).__name__}")
     if values.dtype not in (np.float32, np.float64, torch.float32, torch.float64):
         raise TypeError(f"{name} must be float32 or float64, got {values.dtype}; convert it first")
 

@@ -120,7 +120,7 @@ class _Input:
             if plane.dtype == np.uint8:
                 small = np.asarray(Image.fromarray(np.ascontiguousarray(plane)).resize((width, height), resample), dtype=np.float32) / 255.0
             else:
-                small = np.asarray(Image.fromarray(to_float_image(plane), mode="F").resize((width, height), resample))
+                small = np.asarray(Image.fromarray(to_float_image(plane)).resize((width, height), resample))
             resized.append(np.clip(small, 0.0, 1.0))
         rgb = np.stack(resized * 3 if len(resized) == 1 else resized, axis=-1)
         return torch.from_numpy(rgb_to_lightness(rgb))[None, None]

@@ -9,9 +9,11 @@ reading.  Writes are atomic: a temporary file in the target folder, then a renam
 from __future__ import annotations
 
 import os
+import struct
 import tempfile
 import threading
 import warnings
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -166,7 +168,7 @@ def load_image(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PI
         raise
     except UnidentifiedImageError:
         raise ImageError(f"{path} is not an image tinct can read (PNG, TIFF, JPEG, WebP, BMP)") from None
-    except (OSError, ValueError, SyntaxError, png.Error, tifffile.TiffFileError, EOFError) as error:
+    except (OSError, ValueError, SyntaxError, EOFError, png.Error, tifffile.TiffFileError, zlib.error, struct.error) as error:
         raise ImageError(f"{path} is damaged or truncated: {error}") from None
 
 
@@ -181,7 +183,7 @@ def _write_file(array: np.ndarray, path: Path, suffix: str) -> None:
             writer.write_array(handle, array.reshape(-1))
         return
     if array.dtype == np.uint16 and suffix == ".png":
-        Image.fromarray(array, mode="I;16").save(path, format="PNG")
+        Image.fromarray(array).save(path, format="PNG")
         return
     eight_bit = from_float_image(to_float_image(array), np.uint8) if array.dtype != np.uint8 else array
     image = Image.fromarray(eight_bit)

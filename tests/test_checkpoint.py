@@ -1,0 +1,134 @@
+"""Model files: round trips for every architecture, and every way a file can be bad."""
+
+from __future__ import annotations
+
+import json
+import struct
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import save_file
+
+import tinct
+from tinct.checkpoint import read_model_file
+from tinct.models.registry import ARCHITECTURES
+
+
+@pytest.mark.parametrize("architecture", sorted(ARCHITECTURES))
+def test_save_and_load_round_trip(tmp_path, architecture, gray_photo):
+    original = tinct.create_model(architecture, seed=3, device="cpu")
+    path = original.save(tmp_path / "model.safetensors", training={"note": "random init"})
+    loaded = tinct.load_model(path, device="cpu")
+    assert loaded.architecture == architecture
+    assert loaded.training == {"note": "random init"}
+    for name, tensor in original.network.state_dict().items():
+        expected = tensor.half().float() if tensor.is_floating_point() else tensor
+        torch.testing.assert_close(loaded.network.state_dict()[name], expected)
+    np.testing.assert_array_equal(loaded.colorize(gray_photo), tinct.load_model(path, device="cpu").colorize(gray_photo))
+
+
+def test_different_seeds_give_different_models():
+    first = tinct.create_model(seed=0, device="cpu").network.state_dict()
+    second = tinct.create_model(seed=1, device="cpu").network.state_dict()
+    assert any(not torch.equal(first[name], second[name]) for name in first if first[name].is_floating_point())
+
+
+def test_metadata_records_conventions(untrained_model_file):
+    metadata, _ = read_model_file(untrained_model_file)
+    assert metadata["format"] == "tinct-model"
+    assert metadata["architecture"] == "tinct-unet"
+    assert metadata["tinct_version"] == tinct.__version__
+    assert metadata["output"]["stride"] == 4
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(tinct.ModelError, match="nothing.safetensors does not exist"):
+        tinct.load_model(tmp_path / "nothing.safetensors")
+
+
+def test_truncated_file(tmp_path, untrained_model_file):
+    truncated = tmp_path / "truncated.safetensors"
+    truncated.write_bytes(untrained_model_file.read_bytes()[:5000])
+    with pytest.raises(tinct.ModelError, match="truncated.safetensors is truncated or corrupt"):
+        tinct.load_model(truncated)
+
+
+def test_flipped_weight_byte_is_detected(tmp_path, untrained_model_file):
+    data = bytearray(untrained_model_file.read_bytes())
+    data[-100] ^= 0x40
+    corrupt = tmp_path / "corrupt.safetensors"
+    corrupt.write_bytes(bytes(data))
+    with pytest.raises(tinct.ModelError, match="corrupt.safetensors is corrupt: its weights do not match the checksum"):
+        tinct.load_model(corrupt)
+
+
+def test_foreign_safetensors_file(tmp_path):
+    foreign = tmp_path / "foreign.safetensors"
+    save_file({"weight": torch.zeros(3, 3)}, str(foreign), metadata={"format": "pt"})
+    with pytest.raises(tinct.ModelError, match="foreign.safetensors is a safetensors file but not a tinct model"):
+        tinct.load_model(foreign)
+
+
+def test_not_safetensors_at_all(tmp_path):
+    pickle_like = tmp_path / "model.safetensors"
+    torch.save({"weight": torch.zeros(2)}, pickle_like)
+    with pytest.raises(tinct.ModelError, match="truncated or corrupt"):
+        tinct.load_model(pickle_like)
+
+
+def _rewrite_metadata(source, target, change) -> None:
+    """Copy a model file with its JSON metadata edited by ``change`` (tensors untouched)."""
+    data = source.read_bytes()
+    header_length = struct.unpack("<Q", data[:8])[0]
+    header = json.loads(data[8 : 8 + header_length])
+    metadata = json.loads(header["__metadata__"]["tinct"])
+    change(metadata)
+    header["__metadata__"]["tinct"] = json.dumps(metadata)
+    encoded = json.dumps(header).encode()
+    encoded += b" " * (-len(encoded) % 8)
+    target.write_bytes(struct.pack("<Q", len(encoded)) + encoded + data[8 + header_length :])
+
+
+def test_unknown_architecture(tmp_path, untrained_model_file):
+    target = tmp_path / "unknown.safetensors"
+    _rewrite_metadata(untrained_model_file, target, lambda m: m.update(architecture="mystery-net"))
+    with pytest.raises(tinct.ModelError, match="unknown architecture 'mystery-net'"):
+        tinct.load_model(target)
+
+
+def test_architecture_mismatch(tmp_path, untrained_model_file):
+    target = tmp_path / "mismatch.safetensors"
+    _rewrite_metadata(untrained_model_file, target, lambda m: m.update(config={"widths": [16, 32, 64]}))
+    with pytest.raises(tinct.ModelError, match="mismatch.safetensors does not match its architecture"):
+        tinct.load_model(target)
+
+
+def test_newer_format_version(tmp_path, untrained_model_file):
+    target = tmp_path / "future.safetensors"
+    _rewrite_metadata(untrained_model_file, target, lambda m: m.update(format_version=99))
+    with pytest.raises(tinct.ModelError, match="format version 99"):
+        tinct.load_model(target)
+
+
+def test_non_finite_weights_are_refused(tmp_path):
+    colorizer = tinct.create_model(seed=0, device="cpu")
+    with torch.no_grad():
+        next(colorizer.network.parameters()).fill_(float("nan"))
+    path = colorizer.save(tmp_path / "nan.safetensors")
+    with pytest.raises(tinct.ModelError, match="non-finite weights"):
+        tinct.load_model(path)
+
+
+def test_default_model_environment_override(monkeypatch, tmp_path):
+    monkeypatch.setenv("TINCT_MODEL", str(tmp_path / "absent.safetensors"))
+    with pytest.raises(tinct.ModelError, match="no default model is installed"):
+        tinct.load_model()
+
+
+def test_device_choice_errors():
+    with pytest.raises(tinct.DeviceError, match="unknown device"):
+        tinct.create_model(device="tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(tinct.DeviceError, match="no CUDA GPU"):
+            tinct.create_model(device="cuda")

@@ -1,0 +1,189 @@
+"""Colorizing images: kinds in and out, lightness kept, alpha kept, precision, odd sizes, hints."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from skimage import color as skcolor
+
+import tinct
+from tinct.inference import guided_upsampling_coefficients, sample_bilinear, _bilinear_axis
+from tinct.io import to_float_image
+
+from conftest import shipped_model_or_skip
+
+# Largest L* change that rounding a colour to 8 bits per channel can cause.
+EIGHT_BIT_LIGHTNESS_TOLERANCE = 0.5
+
+
+def lightness_of(image: np.ndarray) -> np.ndarray:
+    values = to_float_image(image).astype(np.float64)
+    if values.ndim == 3 and values.shape[2] == 1:
+        values = values[..., 0]
+    if values.ndim == 2:
+        values = np.repeat(values[..., None], 3, axis=2)
+    return skcolor.rgb2lab(values[..., :3])[..., 0]
+
+
+def chroma_of(image: np.ndarray) -> np.ndarray:
+    lab = skcolor.rgb2lab(to_float_image(image)[..., :3].astype(np.float64))
+    return np.hypot(lab[..., 1], lab[..., 2])
+
+
+def as_kind(gray: np.ndarray, kind: str) -> np.ndarray:
+    if kind == "gray-uint8":
+        return gray
+    if kind == "gray-uint8-channel":
+        return gray[..., None]
+    if kind == "gray-uint16":
+        return gray.astype(np.uint16) * 257
+    if kind == "gray-float32":
+        return gray.astype(np.float32) / 255.0
+    if kind == "rgb-uint8":
+        return np.repeat(gray[..., None], 3, axis=2)
+    if kind == "rgba-uint8":
+        alpha = np.linspace(0, 255, gray.size).reshape(gray.shape).astype(np.uint8)
+        return np.dstack([gray, gray, gray, alpha])
+    if kind == "rgba-uint16":
+        alpha = np.linspace(0, 65535, gray.size).reshape(gray.shape).astype(np.uint16)
+        rgb16 = gray.astype(np.uint16) * 257
+        return np.dstack([rgb16, rgb16, rgb16, alpha])
+    raise ValueError(kind)
+
+
+KINDS = ["gray-uint8", "gray-uint8-channel", "gray-uint16", "gray-float32", "rgb-uint8", "rgba-uint8", "rgba-uint16"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_kinds_lightness_and_alpha(untrained_colorizer, gray_photo, kind):
+    image = as_kind(gray_photo, kind)
+    result = untrained_colorizer.colorize(image, working_size=256)
+    channels = 4 if image.ndim == 3 and image.shape[2] == 4 else 3
+    assert result.shape == gray_photo.shape + (channels,)
+    assert result.dtype == image.dtype
+    tolerance = EIGHT_BIT_LIGHTNESS_TOLERANCE if image.dtype == np.uint8 else 0.01
+    assert np.abs(lightness_of(result) - lightness_of(image)).max() < tolerance
+    assert chroma_of(result).mean() > 3.0
+    if channels == 4:
+        np.testing.assert_array_equal(result[..., 3], image[..., 3])
+
+
+def test_colour_input_keeps_its_lightness_and_loses_its_colour(untrained_colorizer, colour_photo):
+    result = untrained_colorizer.colorize(colour_photo, working_size=256)
+    assert np.abs(lightness_of(result) - lightness_of(colour_photo)).max() < EIGHT_BIT_LIGHTNESS_TOLERANCE
+    same_from_gray = untrained_colorizer.colorize(np.rint(tinct.lab_to_rgb(np.stack(
+        [lightness_of(colour_photo), np.zeros(colour_photo.shape[:2]), np.zeros(colour_photo.shape[:2])], axis=-1)) * 255).astype(np.uint8), working_size=256)
+    assert np.abs(result.astype(int) - same_from_gray).mean() < 2
+
+
+def test_sixteen_bit_precision_survives(untrained_colorizer):
+    ramp = np.linspace(0, 65535, 512 * 384).reshape(384, 512).astype(np.uint16)
+    result = untrained_colorizer.colorize(ramp, working_size=256)
+    assert result.dtype == np.uint16
+    assert len(np.unique(result[..., 1])) > 4096
+    assert np.abs(lightness_of(result) - lightness_of(ramp)).max() < 0.01
+
+
+def test_pil_image_in_pil_image_out(untrained_colorizer, gray_photo):
+    result = untrained_colorizer.colorize(Image.fromarray(gray_photo), working_size=256)
+    assert isinstance(result, Image.Image) and result.mode == "RGB" and result.size == (gray_photo.shape[1], gray_photo.shape[0])
+    rgba = untrained_colorizer.colorize(Image.fromarray(as_kind(gray_photo, "rgba-uint8")), working_size=256)
+    assert rgba.mode == "RGBA"
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 5000), (5000, 1), (3, 7), (17, 4093)])
+def test_odd_sizes(untrained_colorizer, shape):
+    image = np.random.default_rng(0).integers(30, 220, size=shape).astype(np.uint8)
+    result = untrained_colorizer.colorize(image, working_size=256)
+    assert result.shape == shape + (3,)
+    assert np.abs(lightness_of(result) - lightness_of(image)).max() < EIGHT_BIT_LIGHTNESS_TOLERANCE
+
+
+def test_saturation_scales_chroma(untrained_colorizer, gray_photo):
+    full = chroma_of(untrained_colorizer.colorize(gray_photo, working_size=256, saturation=1.0)).mean()
+    half = chroma_of(untrained_colorizer.colorize(gray_photo, working_size=256, saturation=0.5)).mean()
+    none = chroma_of(untrained_colorizer.colorize(gray_photo, working_size=256, saturation=0.0))
+    assert none.max() < 1.0
+    assert 0.4 * full < half < 0.6 * full
+
+
+def test_progress_is_reported_to_completion(untrained_colorizer, gray_photo):
+    fractions = []
+    large = np.kron(gray_photo, np.ones((4, 4), dtype=np.uint8))
+    untrained_colorizer.colorize(large, working_size=512, tile=256, progress=fractions.append)
+    assert fractions[0] == 0.0 and fractions[-1] == pytest.approx(1.0)
+    assert all(later >= earlier for earlier, later in zip(fractions, fractions[1:]))
+    assert len(fractions) > 5
+
+
+@pytest.mark.parametrize(
+    "image, options, message",
+    [
+        (np.zeros((4, 4, 2), np.uint8), {}, "expected an image of shape"),
+        (np.zeros((4, 4), np.int32), {}, "unsupported pixel type"),
+        (np.full((4, 4), np.nan, np.float32), {}, "NaN"),
+        (np.zeros((0, 4), np.uint8), {}, "empty"),
+        (np.zeros((4, 4), np.uint8), {"working_size": 0}, "working size"),
+        (np.zeros((4, 4), np.uint8), {"saturation": -1}, "saturation"),
+        (np.zeros((4, 4), np.uint8), {"tile": 8}, "tile"),
+        (np.zeros((4, 4), np.uint8), {"hints": [(9, 9, (1.0, 0.0, 0.0))]}, "outside"),
+        (np.zeros((4, 4), np.uint8), {"hints": np.zeros((3, 3, 4), np.uint8)}, "hint image must be RGBA"),
+        ("photo.png", {}, "numpy array or PIL image"),
+    ],
+)
+def test_bad_arguments(untrained_colorizer, image, options, message):
+    with pytest.raises(tinct.TinctError, match=message):
+        untrained_colorizer.colorize(image, **options)
+
+
+def test_guided_upsampling_keeps_colour_edges_on_lightness_edges():
+    """A colour edge that the low-resolution grid cannot place exactly lands on the
+    full-resolution lightness edge; plain bilinear upsampling would smear it."""
+    height, width, stride = 16, 256, 4
+    edge = 130  # full-resolution column where L* jumps, mid-cell on the grid (130 / 4 = 32.5)
+    lightness = np.where(np.arange(width) < edge, 30.0, 80.0).astype(np.float32)
+    full = torch.from_numpy(np.tile(lightness, (height, 1)))
+    guide = torch.nn.functional.avg_pool2d(full[None, None], stride)[0, 0]
+    red_left = torch.where(guide < 55, 40.0, -40.0)
+    # The network's chroma is blurry at the edge: the mixed cell gets the average.
+    chroma = torch.stack([torch.nn.functional.avg_pool1d(red_left[:, None, :].transpose(0, 1), 3, 1, 1, count_include_pad=False)[0], torch.zeros_like(guide)])
+    positions_rows = (torch.arange(height, dtype=torch.float32) + 0.5) / stride - 0.5
+    positions_columns = (torch.arange(width, dtype=torch.float32) + 0.5) / stride - 0.5
+    coefficients = guided_upsampling_coefficients(chroma, guide)
+    local = sample_bilinear(coefficients, _bilinear_axis(positions_rows, guide.shape[0]), _bilinear_axis(positions_columns, guide.shape[1]))
+    a = (local[0] * full + local[2])[height // 2]
+    plain = sample_bilinear(chroma, _bilinear_axis(positions_rows, guide.shape[0]), _bilinear_axis(positions_columns, guide.shape[1]))[0, height // 2]
+    near = slice(edge - 3, edge + 3)
+    assert (a[edge - 3 : edge] > 20).all() and (a[edge : edge + 3] < -20).all()
+    assert (plain[near].abs() < 20).any()
+
+
+def test_hint_points_pull_colour(gray_photo):
+    colorizer = shipped_model_or_skip()
+    height, width = gray_photo.shape
+    x, y = width // 2, height // 2
+    red = (0.85, 0.1, 0.1)
+    plain = colorizer.colorize(gray_photo, working_size=256)
+    hinted = colorizer.colorize(gray_photo, working_size=256, hints=[(x, y, red)])
+    window = (slice(y - 3, y + 4), slice(x - 3, x + 4))
+    a_plain = skcolor.rgb2lab(plain[window] / 255.0)[..., 1].mean()
+    a_hinted = skcolor.rgb2lab(hinted[window] / 255.0)[..., 1].mean()
+    assert a_hinted > a_plain + 10
+
+
+def test_hint_image_equals_hint_points(untrained_colorizer, gray_photo):
+    height, width = gray_photo.shape
+    layer = np.zeros((height, width, 4), dtype=np.uint8)
+    layer[90:110, 140:160] = (20, 160, 40, 255)
+    from_layer = untrained_colorizer.colorize(gray_photo, working_size=256, hints=layer)
+    without = untrained_colorizer.colorize(gray_photo, working_size=256)
+    assert np.abs(from_layer.astype(int) - without).max() > 0
+
+
+def test_module_level_colorize_uses_default_model(monkeypatch, untrained_model_file, gray_photo):
+    monkeypatch.setenv("TINCT_MODEL", str(untrained_model_file))
+    result = tinct.colorize(gray_photo, working_size=256, device="cpu")
+    expected = tinct.load_model(untrained_model_file, device="cpu").colorize(gray_photo, working_size=256)
+    np.testing.assert_array_equal(result, expected)
