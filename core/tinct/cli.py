@@ -202,7 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(handler=command_demo)
 
     train = commands.add_parser("train", help="train a model (resumable)")
-    train.add_argument("--run", type=Path, required=True, help="run folder (checkpoints, log, model)")
+    train.add_argument("--run-dir", dest="run", type=Path, required=True, help="run folder (checkpoints, log, model)")
     train.add_argument("--config", type=Path, help="JSON file of training settings")
     train.add_argument("--data", help="folder of colour photos")
     train.add_argument("--validation-data", help="folder of validation photos")
@@ -213,7 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--final-crop-size", type=_positive_int)
     train.add_argument("--architecture")
     train.add_argument("--seed", type=int)
-    train.add_argument("--resume", action="store_true", help="continue the run in --run from its last checkpoint")
+    train.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its last checkpoint")
     train.add_argument("--max-steps", type=_positive_int, help="stop after this many steps in this call")
     train.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
     train.set_defaults(handler=command_train)

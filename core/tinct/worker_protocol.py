@@ -52,6 +52,16 @@ closes, even in the middle of a colorization: a plug-in that is killed (GIMP's C
 kills it, quitting the host does too) takes its worker with it. A plug-in cancels a
 colorization by terminating the worker; nothing is written back in that case.
 
+Use from a plug-in
+------------------
+::
+
+    with WorkerClient.from_plugin_folder("krita", folder_of_tinct_plugin_json) as client:
+        request = ColorizeRequest(width, height, 4, "uint16", working_size=512)
+        pixels = client.colorize(request, pixels, progress=lambda fraction: not cancelled)
+
+Every failure raises :class:`WorkerError`, whose text is meant for the user.
+
 Locating the worker's Python
 ----------------------------
 ``$TINCT_PYTHON`` if set, else the ``"python"`` recorded by ``tinct install-plugin`` in
@@ -244,12 +254,14 @@ def write_message(stream: BinaryIO, header: Mapping[str, Any], payload: bytes | 
 def _settings_from_config(host: str, folder: Path) -> tuple[str, str | None]:
     """The worker's Python and model from the environment and ``folder/tinct-plugin.json``."""
     config_path = folder / CONFIG_NAME
-    config: dict[str, Any] = {}
+    config: Any = {}
     if config_path.is_file():
         try:
             config = json.loads(config_path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
             raise WorkerError(f"{config_path} cannot be read ({error}): run `tinct install-plugin {host}` again", "setup") from None
+        if not isinstance(config, dict):
+            raise WorkerError(f"{config_path} is not a JSON object: run `tinct install-plugin {host}` again", "setup")
     python = os.environ.get(PYTHON_ENV) or config.get("python")
     if not python:
         raise WorkerError(

@@ -1,0 +1,155 @@
+"""Training: the data cache, batches with hints, exact resume, stop on a signal, distributed, eval."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from skimage import data
+
+import tinct
+from tinct.evaluation import evaluate
+from tinct.training.batches import training_batch
+from tinct.training.data_cache import decode_lab, load_training_set
+from tinct.training.trainer import STATE_FILE, TrainingConfig, train
+
+SAMPLE_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry", "colorwheel", "hubble_deep_field", "retina")
+
+
+@pytest.fixture(scope="module")
+def photo_folder(tmp_path_factory) -> Path:
+    """Colour photos that scikit-image ships, as JPEG files."""
+    folder = tmp_path_factory.mktemp("photos")
+    for name in SAMPLE_PHOTOS:
+        tinct.save_image(getattr(data, name)()[..., :3], folder / f"{name}.jpg")
+    return folder
+
+
+@pytest.fixture(autouse=True)
+def private_cache(monkeypatch, tmp_path_factory):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+def tiny_config(folder: Path, **changes) -> TrainingConfig:
+    settings = dict(data=str(folder), batch_size=4, total_images=64, warmup_images=8, crop_size=64, final_crop_size=96, final_fraction=0.5, network_config={"widths": [16, 16, 32], "context_width": 16})
+    settings.update(changes)
+    return TrainingConfig(**settings)
+
+
+def test_cache_holds_lab_of_each_photo_and_is_built_once(photo_folder):
+    first = load_training_set(photo_folder, show_progress=False)
+    assert first.images.shape == (len(SAMPLE_PHOTOS), 256, 256, 3)
+    cache_file = Path(first.images.filename)
+    stamp = cache_file.stat().st_mtime_ns
+    again = load_training_set(photo_folder, show_progress=False)
+    assert cache_file.stat().st_mtime_ns == stamp and again.sources == first.sources
+    index = first.sources.index("coffee.jpg")
+    lab = decode_lab(np.asarray(first.images[index]))
+    from skimage.color import rgb2lab
+
+    coffee = data.coffee()
+    side = min(coffee.shape[:2])
+    left = (coffee.shape[1] - side) // 2
+    reference = rgb2lab(tinct.load_image(photo_folder / "coffee.jpg")[:, left : left + side])
+    assert abs(lab[..., 0].mean() - reference[..., 0].mean()) < 1.0
+    assert abs(lab[..., 1].mean() - reference[..., 1].mean()) < 1.5
+    assert first.bin_counts.sum() > 0
+
+
+def test_batches_have_crops_targets_and_hints(photo_folder):
+    dataset = load_training_set(photo_folder, show_progress=False)
+    generator = np.random.default_rng(0)
+    inputs, targets = training_batch(dataset, 8, 96, 4, generator)
+    assert inputs.shape == (8, 4, 96, 96) and targets.shape == (8, 2, 24, 24)
+    assert inputs[:, 0].min() >= -1.0 - 1e-5 and inputs[:, 0].max() <= 1.0 + 1e-5
+    masks = torch.cat([training_batch(dataset, 8, 96, 4, np.random.default_rng(seed))[0][:, 3] for seed in range(8)])
+    assert set(masks.unique().tolist()) <= {0.0, 1.0}
+    hinted_fraction = (masks.flatten(1).amax(dim=1) > 0).float().mean().item()
+    assert 0.2 < hinted_fraction < 0.8
+    # Hint colours sit where the mask is, nowhere else.
+    assert (inputs[:, 1:3].abs() * (inputs[:, 3:4] == 0)).max() == 0
+
+
+def network_weights(run: Path) -> dict[str, torch.Tensor]:
+    return torch.load(run / STATE_FILE, weights_only=True)["network"]
+
+
+def test_resume_continues_exactly(photo_folder, tmp_path):
+    config = tiny_config(photo_folder)
+    straight = train(config, tmp_path / "straight", max_steps=6, show_progress=False)
+    train(config, tmp_path / "interrupted", max_steps=3, show_progress=False)
+    resumed = train(None, tmp_path / "interrupted", resume=True, max_steps=3, show_progress=False)
+    assert resumed["step"] == straight["step"] == 6
+    first, second = network_weights(tmp_path / "straight"), network_weights(tmp_path / "interrupted")
+    for name in first:
+        torch.testing.assert_close(first[name], second[name], rtol=0, atol=0)
+    model = tinct.load_model(tmp_path / "interrupted" / "model.safetensors", device="cpu")
+    assert model.training["step"] == 6 and model.training["images_seen"] == 24
+
+
+def test_starting_over_an_existing_run_is_refused(photo_folder, tmp_path):
+    train(tiny_config(photo_folder), tmp_path / "run", max_steps=1, show_progress=False)
+    with pytest.raises(tinct.TrainingError, match="pass --resume"):
+        train(tiny_config(photo_folder), tmp_path / "run", max_steps=1, show_progress=False)
+    with pytest.raises(tinct.TrainingError, match="cannot resume"):
+        train(None, tmp_path / "elsewhere", resume=True)
+
+
+def test_sigterm_saves_a_checkpoint(photo_folder, tmp_path):
+    run = tmp_path / "run"
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"data": str(photo_folder), "batch_size": 4, "total_images": 100000, "crop_size": 64, "final_crop_size": 64, "network_config": {"widths": [16, 16, 32], "context_width": 16}}))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tinct.cli", "train", "--run-dir", str(run), "--config", str(config)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    deadline = time.monotonic() + 120
+    while not (run / "config.json").exists() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    time.sleep(3)
+    process.send_signal(signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 0, stderr
+    assert "checkpoint saved" in stdout
+    step = torch.load(run / STATE_FILE, weights_only=True)["counters"]["step"]
+    assert step > 0
+    resumed = train(None, run, resume=True, max_steps=1, show_progress=False)
+    assert resumed["step"] == step + 1
+
+
+def test_distributed_training_with_two_processes(photo_folder, tmp_path):
+    run = tmp_path / "ddp"
+    completed = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "tinct.cli", "train",
+         "--run-dir", str(run), "--data", str(photo_folder), "--batch-size", "2", "--total-images", "64", "--crop-size", "64", "--final-crop-size", "64", "--max-steps", "3", "--device", "cpu"],
+        capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    model = tinct.load_model(run / "model.safetensors", device="cpu")
+    assert model.training["step"] == 3
+    assert model.training["images_seen"] == 3 * 2 * 2
+
+
+def test_eval_reports_metrics_baselines_hints_and_contact_sheet(photo_folder, tmp_path, untrained_model_file):
+    baseline = tinct.create_model("seed-autoencoder", device="cpu").save(tmp_path / "seed.safetensors")
+    report = evaluate(photo_folder, model=untrained_model_file, baseline=baseline, out_dir=tmp_path / "eval", device="cpu", limit=4, contact_sheet_count=3, hint_counts=(0, 10))
+    assert report.photos == 4
+    assert set(report.methods) == {"tinct", "gray", "seed-autoencoder"}
+    gray = report.methods["gray"]
+    assert gray.colourfulness_ratio < 0.05 and gray.ciede2000 > 1.0
+    assert 0 < report.methods["tinct"].colourfulness_ratio
+    assert set(report.hints) == {0, 10}
+    saved = json.loads((tmp_path / "eval" / "report.json").read_text())
+    assert saved["methods"]["tinct"]["psnr"] == pytest.approx(report.methods["tinct"].psnr)
+    sheet = tinct.load_image(tmp_path / "eval" / "contact-sheet.png")
+    assert sheet.shape[0] == 3 * 192 and sheet.shape[2] == 3
+    again = evaluate(photo_folder, model=untrained_model_file, baseline=baseline, device="cpu", limit=4, hint_counts=(0, 10))
+    assert again.hints == report.hints
