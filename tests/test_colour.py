@@ -113,19 +113,3 @@ def test_fit_chroma_to_gamut_keeps_lightness_and_hue():
 def test_bad_input_is_refused(bad, error):
     with pytest.raises(error):
         tinct.rgb_to_lab(bad)
-
-
-@pytest.mark.slow
-def test_benchmark_rgb_to_lab_against_scikit_image(benchmark):
-    """4096×4096 float32: prints tinct's time and its speed-up over scikit-image."""
-    import time
-
-    image = np.random.default_rng(0).random((4096, 4096, 3), dtype=np.float32)
-    started = time.perf_counter()
-    skcolor.rgb2lab(image)
-    reference_seconds = time.perf_counter() - started
-    benchmark.pedantic(tinct.rgb_to_lab, args=(image,), rounds=3, iterations=1)
-    ours = benchmark.stats.stats.min
-    benchmark.extra_info["scikit_image_seconds"] = reference_seconds
-    benchmark.extra_info["speedup"] = reference_seconds / ours
-    print(f"\nrgb_to_lab 4096x4096 float32: tinct {ours:.3f} s, scikit-image {reference_seconds:.3f} s, speed-up {reference_seconds / ours:.1f}x")

@@ -1,0 +1,109 @@
+"""The Krita extension: the "Colorize Layer (tinct)" action and its dialogs.
+
+Krita lists actions made with ``Window.createAction`` under Settings ▸ Configure Krita ▸
+Keyboard Shortcuts (category Scripts), where the user can give this one a shortcut.
+"""
+
+from __future__ import annotations
+
+from krita import Document, Extension, Krita, Node, Window
+from PyQt5.QtCore import Qt
+from PyQt5.QtWidgets import QMessageBox, QProgressDialog, QWidget
+
+from .dialog import ask_options
+from .task import ColorizeTask, GrayscaleDocument, Outcome, TargetError, check_target, convert_to_rgba
+from .worker_protocol import WorkerClient, WorkerError
+
+__all__ = ["TinctExtension", "ACTION_ID", "ACTION_TEXT", "MENU_LOCATION"]
+
+ACTION_ID = "tinct_colorize_layer"
+ACTION_TEXT = "Colorize Layer (tinct)"
+MENU_LOCATION = "tools/scripts"
+TITLE = "tinct"
+_PERCENT = 100
+
+
+class TinctExtension(Extension):
+    """Adds the action; keeps one worker client, so the model stays loaded between runs."""
+
+    def __init__(self, parent: Krita) -> None:
+        super().__init__(parent)
+        self._client: WorkerClient | None = None
+        self._task: ColorizeTask | None = None
+        self._progress: QProgressDialog | None = None
+
+    def setup(self) -> None:
+        """Nothing to prepare before Krita's windows exist."""
+
+    def createActions(self, window: Window) -> None:
+        action = window.createAction(ACTION_ID, ACTION_TEXT, MENU_LOCATION)
+        action.setToolTip("Colorize the active layer, or its selected part, with tinct")
+        action.triggered.connect(self.colorize_active_layer)
+
+    def colorize_active_layer(self) -> None:
+        """Ask for options and colorize the active layer, reporting every problem in a message box."""
+        window = Krita.instance().activeWindow()
+        parent = window.qwindow() if window is not None else None
+        if self._task is not None and self._task.is_running():
+            QMessageBox.information(parent, TITLE, "tinct is still stopping the previous colorization; try again in a moment.")
+            return
+        document = Krita.instance().activeDocument()
+        try:
+            node = _colorizable_node(document, parent)
+            if node is None:
+                return
+            options = ask_options(parent)
+            if options is None:
+                return
+            if self._client is None:
+                self._client = WorkerClient.from_plugin_folder("krita")
+            task = ColorizeTask(document, node, options, self._client)
+        except (TargetError, WorkerError) as error:
+            QMessageBox.warning(parent, TITLE, str(error))
+            return
+        self._task = task
+        self._progress = _ProgressWindow(task, node.name(), parent)
+        task.start()
+
+
+def _colorizable_node(document: Document | None, parent: QWidget | None) -> Node | None:
+    """The active layer, after offering to convert a grayscale document; None if declined."""
+    node = document.activeNode() if document is not None else None
+    try:
+        check_target(document, node)
+    except GrayscaleDocument as question:
+        if QMessageBox.question(parent, TITLE, str(question)) != QMessageBox.Yes:
+            return None
+        convert_to_rgba(document)
+        node = document.activeNode()
+        check_target(document, node)
+    return node
+
+
+class _ProgressWindow(QProgressDialog):
+    """A progress dialog that follows a task; its Cancel cancels it; failures get a message box."""
+
+    def __init__(self, task: ColorizeTask, layer_name: str, parent: QWidget | None) -> None:
+        super().__init__(f"Starting tinct for {layer_name}…", "Cancel", 0, 0, parent)
+        self._layer_name = layer_name
+        self.setWindowTitle(TITLE)
+        self.setWindowModality(Qt.WindowModal)
+        self.setMinimumDuration(0)
+        self.setAutoReset(False)
+        self.canceled.connect(task.cancel)
+        task.progressed.connect(self._show_progress)
+        task.finished.connect(self._show_outcome)
+        self.show()
+
+    def _show_progress(self, fraction: float) -> None:
+        if self.wasCanceled():
+            return
+        self.setMaximum(_PERCENT)
+        self.setLabelText(f"Colorizing {self._layer_name}…")
+        self.setValue(round(fraction * _PERCENT))
+
+    def _show_outcome(self, outcome: Outcome) -> None:
+        self.close()
+        if outcome.status == "failed":
+            QMessageBox.critical(self.parentWidget(), TITLE, f"Colorization failed: {outcome.message}")
+        self.deleteLater()

@@ -1,0 +1,104 @@
+"""Test probe, a Python plugin of its own: drives "Colorize Layer (tinct)" through Krita's GUI.
+
+Once Krita's window is up it records where the action sits in the menus, opens the image
+``input.bin`` (raw U8 B, G, R, A of ``SIZE``×``SIZE``) from the folder named by
+``$TINCT_KRITA_PROBE``, triggers the action as a user would, accepts the options dialog,
+waits for the colorization, exports the image before and after (``before.png``,
+``after.png``), writes ``probe.json`` and quits Krita.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from krita import Extension, InfoObject, Krita, Window
+from PyQt5.QtCore import QTimer
+from PyQt5.QtWidgets import QApplication, QDialog, QMenu, QMenuBar, QProgressDialog
+
+PROBE_ENV = "TINCT_KRITA_PROBE"
+ACTION_ID = "tinct_colorize_layer"
+SIZE = 256
+START_DELAY_MS = 1000
+POLL_MS = 200
+POLL_LIMIT = 1500
+
+
+def _menu_path(menus: QMenuBar | QMenu, action) -> list[str] | None:
+    """Titles of the menus leading to ``action``, e.g. ``["Tools", "Scripts"]``."""
+    for entry in menus.actions():
+        if entry is action:
+            return []
+        submenu = entry.menu()
+        if submenu is not None:
+            path = _menu_path(submenu, action)
+            if path is not None:
+                return [submenu.title().replace("&", ""), *path]
+    return None
+
+
+class Probe(Extension):
+    def __init__(self, parent: Krita) -> None:
+        super().__init__(parent)
+        self._folder = Path(os.environ[PROBE_ENV])
+        self._record: dict = {}
+        self._polls = 0
+
+    def setup(self) -> None:
+        """Nothing before the window exists."""
+
+    def createActions(self, window: Window) -> None:
+        self._window = window
+        QTimer.singleShot(START_DELAY_MS, self._start)
+
+    def _start(self) -> None:
+        action = Krita.instance().action(ACTION_ID)
+        self._record["action"] = None if action is None else action.text()
+        self._record["menu"] = None if action is None else _menu_path(self._window.qwindow().menuBar(), action)
+        if action is None:
+            self._quit()
+            return
+        self._document = Krita.instance().createDocument(SIZE, SIZE, "probe", "RGBA", "U8", "", 72.0)
+        layer = self._document.rootNode().childNodes()[0]
+        layer.setPixelData((self._folder / "input.bin").read_bytes(), 0, 0, SIZE, SIZE)
+        self._window.addView(self._document)
+        self._document.setActiveNode(layer)
+        self._export("before.png")
+        QTimer.singleShot(POLL_MS, self._accept_options)
+        action.trigger()
+        QTimer.singleShot(POLL_MS, self._wait_for_result)
+
+    def _accept_options(self) -> None:
+        dialog = QApplication.activeModalWidget()
+        if isinstance(dialog, QDialog) and not isinstance(dialog, QProgressDialog):
+            self._record["dialog"] = dialog.windowTitle()
+            dialog.accept()
+        else:
+            QTimer.singleShot(POLL_MS, self._accept_options)
+
+    def _wait_for_result(self) -> None:
+        self._polls += 1
+        names = [node.name() for node in self._document.rootNode().childNodes()]
+        if len(names) < 2 and self._polls < POLL_LIMIT:
+            QTimer.singleShot(POLL_MS, self._wait_for_result)
+            return
+        self._document.waitForDone()
+        self._record["layers"] = names
+        self._record["active"] = self._document.activeNode().name()
+        self._export("after.png")
+        self._quit()
+
+    def _export(self, name: str) -> None:
+        Krita.instance().setBatchmode(True)
+        self._document.exportImage(str(self._folder / name), InfoObject())
+        Krita.instance().setBatchmode(False)
+
+    def _quit(self) -> None:
+        (self._folder / "probe.json").write_text(json.dumps(self._record))
+        for document in Krita.instance().documents():
+            document.setModified(False)
+        Krita.instance().action("file_quit").trigger()
+
+
+Krita.instance().addExtension(Probe(Krita.instance()))

@@ -1,0 +1,333 @@
+"""The Krita plugin, run inside real Krita 5.2 (Debian trixie's, in the cached host root).
+
+One ``kritarunner`` session (``tests/hosts/krita_scenarios.py``) plays every scenario
+through the plugin's own code path, as ``tinct install-plugin krita`` installed it, with
+a real (untrained, seed 0) tinct model; the photograph is scikit-image's astronaut made
+gray. This side prepares each document's raw pixels and decodes what Krita wrote back with
+its own numpy code, so nothing the plugin computes is trusted here. One more Krita start,
+as a user runs it, checks that the action is registered under Tools ▸ Scripts.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from skimage import color, data, io, transform
+
+from hosts.host_root import REPO_ROOT, HostRootUnavailable, run_in_host_root
+from tinct.inference import create_model
+from tinct.plugin_install import install_plugin
+
+pytestmark = pytest.mark.host
+
+SIZE = 256
+SELECTION = (48, 64, 128, 96)
+# sRGB (IEC 61966-2-1) transfer curve.
+SRGB_LINEAR_THRESHOLD = 0.04045
+SRGB_ENCODED_THRESHOLD = 0.0031308
+SRGB_SLOPE = 12.92
+SRGB_GAMMA = 2.4
+SRGB_OFFSET = 0.055
+SRGB_TRC = "sRGB-elle-V2-srgbtrc.icc"
+LINEAR_SRGB = "sRGB-elle-V2-g10.icc"
+LINEAR_GRAY = "Gray-D50-elle-V2-g10.icc"
+# An untrained seed-0 model gives a mean chroma of about 20 on the astronaut; gray is 0.
+MIN_MEAN_CHROMA = 5.0
+# |ΔL*| allowed between input and output. 8-bit sRGB steps are up to about 0.4 L*, so an
+# 8-bit round trip anywhere in a 16-bit or float pipeline exceeds 0.05; what remains there
+# is Krita's colour engine, whose ICC v2 sRGB profile has a sampled tone curve (about
+# 0.02 L* near black), and the output's own quantization.
+MAX_LIGHTNESS_ERROR = {"U8": 0.5, "U16": 0.05, "F16": 0.05, "F32": 0.05}
+# Depth → (numpy sample type, channel order of Krita's pixel data).
+LAYOUTS = {
+    "U8": (np.dtype("u1"), (2, 1, 0, 3)),
+    "U16": (np.dtype("<u2"), (2, 1, 0, 3)),
+    "F16": (np.dtype("<f2"), (0, 1, 2, 3)),
+    "F32": (np.dtype("<f4"), (0, 1, 2, 3)),
+}
+PROFILES = {"U8": SRGB_TRC, "U16": LINEAR_SRGB, "F16": LINEAR_SRGB, "F32": LINEAR_SRGB}
+CRASH_LINE = "simulated crash of the tinct worker"
+
+
+def srgb_to_linear(encoded: np.ndarray) -> np.ndarray:
+    return np.where(encoded <= SRGB_LINEAR_THRESHOLD, encoded / SRGB_SLOPE, ((encoded + SRGB_OFFSET) / (1 + SRGB_OFFSET)) ** SRGB_GAMMA)
+
+
+def linear_to_srgb(linear: np.ndarray) -> np.ndarray:
+    linear = np.clip(linear, 0.0, None)
+    return np.where(linear <= SRGB_ENCODED_THRESHOLD, linear * SRGB_SLOPE, (1 + SRGB_OFFSET) * linear ** (1 / SRGB_GAMMA) - SRGB_OFFSET)
+
+
+def encode_layer(rgba: np.ndarray, depth: str, profile: str) -> bytes:
+    """Krita's raw pixel bytes for sRGB-encoded RGBA floats ``(H, W, 4)`` in [0, 1]."""
+    dtype, order = LAYOUTS[depth]
+    values = rgba.astype(np.float64).copy()
+    if profile == LINEAR_SRGB:
+        values[..., :3] = srgb_to_linear(values[..., :3])
+    if dtype.kind == "u":
+        values = np.round(values * np.iinfo(dtype).max)
+    return np.ascontiguousarray(values[..., order], dtype=dtype).tobytes()
+
+
+def decode_layer(raw: bytes, depth: str, profile: str) -> np.ndarray:
+    """sRGB-encoded RGBA float64 ``(H, W, 4)`` from Krita's raw pixel bytes."""
+    dtype, order = LAYOUTS[depth]
+    samples = np.frombuffer(raw, dtype).reshape(SIZE, SIZE, 4)[..., np.argsort(order)].astype(np.float64)
+    if dtype.kind == "u":
+        samples /= np.iinfo(dtype).max
+    if profile == LINEAR_SRGB:
+        samples[..., :3] = linear_to_srgb(samples[..., :3])
+    return samples
+
+
+def alpha_samples(raw: bytes, depth: str) -> np.ndarray:
+    """The raw alpha samples of Krita pixel bytes, bit for bit."""
+    dtype, order = LAYOUTS[depth]
+    return np.frombuffer(raw, dtype).reshape(SIZE, SIZE, 4)[..., order.index(3)]
+
+
+def lab(rgba: np.ndarray) -> np.ndarray:
+    return color.rgb2lab(np.clip(rgba[..., :3], 0.0, 1.0))
+
+
+def mean_chroma(rgba: np.ndarray, where: np.ndarray | None = None) -> float:
+    chroma = np.hypot(*np.moveaxis(lab(rgba)[..., 1:], -1, 0))
+    return float(chroma.mean() if where is None else chroma[where].mean())
+
+
+def gray_photograph() -> np.ndarray:
+    """The astronaut, gray, at 256×256: anti-aliased, so its levels are not on the 8-bit grid."""
+    gray = color.rgb2gray(data.astronaut())
+    return transform.resize(gray, (SIZE, SIZE), anti_aliasing=True)
+
+
+def straight_alpha() -> np.ndarray:
+    """Alpha falling from opaque on the left to 0.3 on the right."""
+    return np.broadcast_to(np.linspace(1.0, 0.3, SIZE), (SIZE, SIZE))
+
+
+def scenario(name: str, depth: str, folder: Path, rgba: np.ndarray, **extra: object) -> dict:
+    pixels = folder / f"{name}.input.bin"
+    pixels.write_bytes(encode_layer(rgba, depth, PROFILES[depth]))
+    return {"name": name, "width": SIZE, "height": SIZE, "model": "RGBA", "depth": depth, "profile": PROFILES[depth], "pixels": str(pixels), **extra}
+
+
+def krita_env(home: Path, **extra: str) -> dict[str, str]:
+    return {"HOME": str(home), "XDG_RUNTIME_DIR": str(home / "runtime"), **extra}
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("krita")
+    (folder / "home" / "runtime").mkdir(parents=True, mode=0o700)
+    create_model(seed=0).save(folder / "model.safetensors")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def photograph() -> np.ndarray:
+    gray = gray_photograph()
+    return np.dstack([gray, gray, gray, straight_alpha()])
+
+
+@pytest.fixture(scope="module")
+def results(workspace: Path, photograph: np.ndarray) -> dict[str, dict]:
+    """Play every scenario in one Krita session; the recorded outcome of each, by name."""
+    pykrita = install_plugin("krita", dest=workspace / "pykrita").parent
+    crash = workspace / "crashing-python"
+    crash.write_text(f"#!/bin/sh\necho '{CRASH_LINE}' >&2\nexit 3\n")
+    crash.chmod(0o755)
+    gray_pixels = workspace / "gray.input.bin"
+    gray_linear = srgb_to_linear(photograph[..., 0])
+    gray_pixels.write_bytes(np.round(np.dstack([gray_linear, photograph[..., 3]]) * np.iinfo(np.uint16).max).astype("<u2").tobytes())
+    new_layer = {"working_size": SIZE}
+    scenarios = [
+        *(scenario(f"new_{depth}", depth, workspace, photograph, options=new_layer) for depth in LAYOUTS),
+        scenario("replace_selection", "U16", workspace, photograph, options={"working_size": SIZE, "output": "replace"}, selection=SELECTION),
+        scenario("new_layer_selection", "F32", workspace, photograph, options=new_layer, selection=SELECTION),
+        {"name": "grayscale", "width": SIZE, "height": SIZE, "model": "GRAYA", "depth": "U16", "profile": LINEAR_GRAY, "pixels": str(gray_pixels), "options": new_layer, "convert": True},
+        {"name": "lab", "width": SIZE, "height": SIZE, "model": "LABA", "depth": "U16", "profile": "", "options": new_layer},
+        scenario("crashing_worker", "U8", workspace, photograph, options=new_layer, env={"TINCT_PYTHON": str(crash)}),
+        scenario("no_tinct", "U8", workspace, photograph, options=new_layer, env={"TINCT_PYTHON": "/usr/bin/python3"}),
+        scenario("missing_model", "U8", workspace, photograph, options=new_layer, env={"TINCT_MODEL": str(workspace / "missing.safetensors")}),
+        scenario("cancelled", "U16", workspace, photograph, options=new_layer, cancel=True),
+    ]
+    scenarios_file = workspace / "scenarios.json"
+    scenarios_file.write_text(json.dumps({"scenarios": scenarios}))
+    env = krita_env(
+        workspace / "home",
+        QT_QPA_PLATFORM="offscreen",
+        PYTHONPATH=f"{pykrita}:{REPO_ROOT / 'tests' / 'hosts'}",
+        TINCT_MODEL=str(workspace / "model.safetensors"),
+        TINCT_KRITA_SCENARIOS=str(scenarios_file),
+    )
+    try:
+        run = run_in_host_root(["kritarunner", "-s", "krita_scenarios", "-f", "run"], env=env, binds=[workspace])
+    except HostRootUnavailable as reason:
+        pytest.skip(str(reason))
+    results_file = workspace / "results.json"
+    assert results_file.is_file(), f"kritarunner wrote no results (exit {run.returncode}):\n{run.stderr[-4000:]}"
+    return json.loads(results_file.read_text())
+
+
+def layers(record: dict) -> list[dict]:
+    """The document's paint layers, bottom to top (a selection adds a selection mask node)."""
+    assert record["status"] != "error", record["message"]
+    return [layer for layer in record["layers"] if layer["type"] == "paintlayer"]
+
+
+def assert_unchanged(record: dict, depth: str, photograph: np.ndarray) -> None:
+    """The document still has only its one layer, with the input's bytes."""
+    (background,) = layers(record)
+    assert Path(background["pixels"]).read_bytes() == encode_layer(photograph, depth, PROFILES[depth])
+
+
+@pytest.mark.parametrize("depth", list(LAYOUTS))
+def test_new_layer_is_coloured_with_lightness_alpha_and_original_kept(results: dict, photograph: np.ndarray, depth: str) -> None:
+    record = results[f"new_{depth}"]
+    assert record["status"] == "done", record.get("message")
+    background, coloured = layers(record)
+    assert (background["name"], coloured["name"]) == ("Background", "Background (tinct)")
+    assert (coloured["model"], coloured["depth"], coloured["profile"]) == ("RGBA", depth, PROFILES[depth])
+    original = Path(background["pixels"]).read_bytes()
+    assert original == encode_layer(photograph, depth, PROFILES[depth])
+    result_raw = Path(coloured["pixels"]).read_bytes()
+    result = decode_layer(result_raw, depth, PROFILES[depth])
+    source = decode_layer(original, depth, PROFILES[depth])
+    assert mean_chroma(source) < 0.1
+    assert mean_chroma(result) > MIN_MEAN_CHROMA
+    lightness_error = np.abs(lab(result)[..., 0] - lab(source)[..., 0])
+    assert lightness_error.max() <= MAX_LIGHTNESS_ERROR[depth], f"max |ΔL*| = {lightness_error.max():.4f}"
+    np.testing.assert_array_equal(alpha_samples(result_raw, depth), alpha_samples(original, depth))
+
+
+@pytest.mark.parametrize("depth", ["U16", "F32"])
+def test_high_precision_survives(results: dict, depth: str) -> None:
+    (_, coloured) = layers(results[f"new_{depth}"])
+    rgb = decode_layer(Path(coloured["pixels"]).read_bytes(), depth, PROFILES[depth])[..., :3]
+    steps = rgb[(rgb > 0.0) & (rgb < 1.0)] * np.iinfo(np.uint8).max
+    off_grid = np.abs(steps - np.round(steps)) > 0.01
+    assert off_grid.mean() > 0.95, "the colour was rounded to 8 bits"
+    assert len(np.unique(np.round(rgb[..., 1] * np.iinfo(np.uint16).max))) > 4 * 256
+
+
+def selection_mask(record: dict) -> np.ndarray:
+    return np.frombuffer(Path(record["mask"]).read_bytes(), np.uint8).reshape(SIZE, SIZE)
+
+
+def test_replace_changes_only_selected_pixels_and_keeps_alpha(results: dict, photograph: np.ndarray) -> None:
+    record = results["replace_selection"]
+    assert record["status"] == "done", record.get("message")
+    (background,) = layers(record)
+    mask = selection_mask(record)
+    x, y, width, height = SELECTION
+    expected_mask = np.zeros((SIZE, SIZE), np.uint8)
+    expected_mask[y : y + height, x : x + width] = 255
+    np.testing.assert_array_equal(mask, expected_mask)
+    before_raw = encode_layer(photograph, "U16", LINEAR_SRGB)
+    after_raw = Path(background["pixels"]).read_bytes()
+    before = np.frombuffer(before_raw, "<u2").reshape(SIZE, SIZE, 4)
+    after = np.frombuffer(after_raw, "<u2").reshape(SIZE, SIZE, 4)
+    np.testing.assert_array_equal(after[mask == 0], before[mask == 0])
+    np.testing.assert_array_equal(alpha_samples(after_raw, "U16"), alpha_samples(before_raw, "U16"))
+    result = decode_layer(after_raw, "U16", LINEAR_SRGB)
+    assert mean_chroma(result, mask == 255) > MIN_MEAN_CHROMA
+    source = decode_layer(before_raw, "U16", LINEAR_SRGB)
+    lightness_error = np.abs(lab(result)[..., 0] - lab(source)[..., 0])[mask == 255]
+    assert lightness_error.max() <= MAX_LIGHTNESS_ERROR["U16"]
+
+
+def test_new_layer_covers_only_the_selection(results: dict, photograph: np.ndarray) -> None:
+    record = results["new_layer_selection"]
+    assert record["status"] == "done", record.get("message")
+    background, coloured = layers(record)
+    mask = selection_mask(record)
+    assert Path(background["pixels"]).read_bytes() == encode_layer(photograph, "F32", LINEAR_SRGB)
+    coloured_raw = Path(coloured["pixels"]).read_bytes()
+    alpha = alpha_samples(coloured_raw, "F32")
+    assert np.all(alpha[mask == 0] == 0.0)
+    np.testing.assert_array_equal(alpha[mask == 255], alpha_samples(Path(background["pixels"]).read_bytes(), "F32")[mask == 255])
+    assert mean_chroma(decode_layer(coloured_raw, "F32", LINEAR_SRGB), mask == 255) > MIN_MEAN_CHROMA
+
+
+def test_grayscale_document_is_converted_then_coloured(results: dict, photograph: np.ndarray) -> None:
+    record = results["grayscale"]
+    assert "Convert it to RGB" in record["offer"]
+    assert record["status"] == "done", record.get("message")
+    background, coloured = layers(record)
+    assert [(layer["model"], layer["depth"]) for layer in (background, coloured)] == [("RGBA", "U16")] * 2
+    profile = coloured["profile"]
+    assert profile == LINEAR_SRGB
+    result = decode_layer(Path(coloured["pixels"]).read_bytes(), "U16", profile)
+    source = decode_layer(Path(background["pixels"]).read_bytes(), "U16", profile)
+    assert mean_chroma(result) > MIN_MEAN_CHROMA
+    assert np.abs(lab(result)[..., 0] - lab(source)[..., 0]).max() <= MAX_LIGHTNESS_ERROR["U16"]
+    np.testing.assert_allclose(source[..., 0], photograph[..., 0], atol=1e-3)
+
+
+def test_other_colour_models_are_refused_with_advice(results: dict) -> None:
+    record = results["lab"]
+    assert record["status"] == "refused"
+    assert "LABA" in record["message"] and "Convert Image Color Space" in record["message"]
+    assert len(layers(record)) == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("crashing_worker", CRASH_LINE),
+        ("no_tinct", "No module named 'tinct'"),
+        ("missing_model", "missing.safetensors"),
+    ],
+)
+def test_failing_worker_reports_and_leaves_document_unchanged(results: dict, photograph: np.ndarray, name: str, expected: str) -> None:
+    record = results[name]
+    assert record["status"] == "failed"
+    assert expected in record["message"]
+    assert_unchanged(record, "U8", photograph)
+
+
+def test_cancel_leaves_document_unchanged(results: dict, photograph: np.ndarray) -> None:
+    record = results["cancelled"]
+    assert record["status"] == "cancelled"
+    assert_unchanged(record, "U16", photograph)
+
+
+def test_action_in_tools_scripts_colorizes_through_the_gui(workspace: Path, photograph: np.ndarray) -> None:
+    """Krita as a user runs it: the plugin enabled in kritarc, the action triggered from its menu entry."""
+    home = workspace / "gui-home"
+    pykrita = home / ".local" / "share" / "krita" / "pykrita"
+    install_plugin("krita", dest=pykrita)
+    probe = REPO_ROOT / "tests" / "hosts" / "krita_probe"
+    shutil.copytree(probe / "tinct_probe", pykrita / "tinct_probe")
+    shutil.copy(probe / "tinct_probe.desktop", pykrita)
+    (home / ".config").mkdir(parents=True)
+    (home / ".config" / "kritarc").write_text(
+        "[python]\nenable_tinct_colorize=true\nenable_tinct_probe=true\n\n"
+        f"[tinct_colorize]\nworking_size={SIZE}\n"
+    )
+    (home / "runtime").mkdir(mode=0o700)
+    folder = workspace / "gui"
+    folder.mkdir()
+    (folder / "input.bin").write_bytes(encode_layer(photograph, "U8", SRGB_TRC))
+    env = krita_env(home, TINCT_MODEL=str(workspace / "model.safetensors"), TINCT_KRITA_PROBE=str(folder))
+    try:
+        run = run_in_host_root(["xvfb-run", "--auto-servernum", "krita", "--nosplash"], env=env, binds=[workspace])
+    except HostRootUnavailable as reason:
+        pytest.skip(str(reason))
+    probe_file = folder / "probe.json"
+    assert probe_file.is_file(), f"Krita quit without the probe's record (exit {run.returncode}):\n{run.stderr[-4000:]}"
+    record = json.loads(probe_file.read_text())
+    assert record["action"] == "Colorize Layer (tinct)"
+    assert record["menu"] == ["Tools", "Scripts"]
+    assert record["dialog"] == "Colorize Layer (tinct)"
+    assert record["layers"] == ["Background", "Background (tinct)"]
+    assert record["active"] == "Background (tinct)"
+    before = io.imread(folder / "before.png")
+    after = io.imread(folder / "after.png")
+    assert mean_chroma(before / np.iinfo(np.uint8).max) < 0.1
+    assert mean_chroma(after / np.iinfo(np.uint8).max) > MIN_MEAN_CHROMA

@@ -1,0 +1,117 @@
+"""``install_plugin``: where the GIMP and Krita plug-ins go and what is placed with them."""
+
+from __future__ import annotations
+
+import filecmp
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import tinct
+from tinct import worker_protocol
+from tinct.plugin_install import PluginInstallError, install_plugin, user_plugin_folder
+
+PLUGINS = Path(__file__).resolve().parents[1] / "plugins"
+PROTOCOL = Path(worker_protocol.__file__).resolve()
+
+
+def source_entries(folder: Path) -> set[str]:
+    return {entry.name for entry in folder.iterdir() if entry.name != "__pycache__"}
+
+
+def test_gimp_install_copies_plugin_protocol_and_config(tmp_path: Path) -> None:
+    installed = install_plugin("gimp", dest=tmp_path)
+    assert installed == tmp_path / "tinct-colorize"
+    main = installed / "tinct-colorize.py"
+    assert filecmp.cmp(main, PLUGINS / "gimp" / "tinct-colorize" / "tinct-colorize.py", shallow=False)
+    assert os.access(main, os.X_OK), "GIMP only runs executable plug-ins"
+    assert filecmp.cmp(installed / "worker_protocol.py", PROTOCOL, shallow=False)
+    assert json.loads((installed / "tinct-plugin.json").read_text()) == {"python": sys.executable}
+    assert not any(path.is_symlink() for path in installed.iterdir())
+
+
+def test_krita_install_places_package_desktop_file_protocol_and_config(tmp_path: Path) -> None:
+    installed = install_plugin("krita", dest=tmp_path)
+    assert installed == tmp_path / "tinct_colorize"
+    sources = PLUGINS / "krita" / "tinct_colorize"
+    assert source_entries(installed) == source_entries(sources) | {"worker_protocol.py", "tinct-plugin.json"}
+    assert filecmp.cmp(tmp_path / "tinct_colorize.desktop", PLUGINS / "krita" / "tinct_colorize.desktop", shallow=False)
+    assert filecmp.cmp(installed / "worker_protocol.py", PROTOCOL, shallow=False)
+    assert json.loads((installed / "tinct-plugin.json").read_text()) == {"python": sys.executable}
+
+
+@pytest.mark.parametrize("host", ["gimp", "krita"])
+def test_linked_install_points_into_the_checkout(tmp_path: Path, host: str) -> None:
+    installed = install_plugin(host, dest=tmp_path, link=True)
+    sources = PLUGINS / host / installed.name
+    for name in source_entries(sources):
+        assert (installed / name).is_symlink() and (installed / name).resolve() == (sources / name).resolve()
+    assert (installed / "worker_protocol.py").resolve() == PROTOCOL
+    config = installed / "tinct-plugin.json"
+    assert not config.is_symlink() and json.loads(config.read_text()) == {"python": sys.executable}
+
+
+def test_reinstall_replaces_the_earlier_install(tmp_path: Path) -> None:
+    linked = install_plugin("gimp", dest=tmp_path, link=True)
+    (linked / "left-over.txt").write_text("from an older version")
+    copied = install_plugin("gimp", dest=tmp_path)
+    assert not (copied / "left-over.txt").exists()
+    assert not (copied / "tinct-colorize.py").is_symlink()
+
+
+def test_installed_protocol_needs_only_the_standard_library(tmp_path: Path) -> None:
+    installed = install_plugin("gimp", dest=tmp_path)
+    # -S: no site-packages (no numpy, torch or tinct), -E: no PYTHONPATH, as in GIMP and Krita.
+    ran = subprocess.run([sys.executable, "-S", "-E", str(installed / "worker_protocol.py")], capture_output=True, text=True)
+    assert ran.returncode == 0, ran.stderr
+
+
+@pytest.mark.parametrize(
+    ("host", "platform", "environment", "expected"),
+    [
+        ("gimp", "linux", {"XDG_CONFIG_HOME": "/xdg/config"}, "/xdg/config/GIMP/3.0/plug-ins"),
+        ("gimp", "linux", {}, "/home/ada/.config/GIMP/3.0/plug-ins"),
+        ("gimp", "linux", {"GIMP3_DIRECTORY": "/gimp/profile"}, "/gimp/profile/plug-ins"),
+        ("gimp", "linux", {"GIMP3_DIRECTORY": "gimp-profile"}, "/home/ada/gimp-profile/plug-ins"),
+        ("gimp", "darwin", {}, "/home/ada/Library/Application Support/GIMP/3.0/plug-ins"),
+        ("gimp", "win32", {"APPDATA": "/appdata"}, "/appdata/GIMP/3.0/plug-ins"),
+        ("krita", "linux", {"XDG_DATA_HOME": "/xdg/data"}, "/xdg/data/krita/pykrita"),
+        ("krita", "linux", {}, "/home/ada/.local/share/krita/pykrita"),
+        ("krita", "darwin", {}, "/home/ada/Library/Application Support/krita/pykrita"),
+        ("krita", "win32", {"APPDATA": "/appdata"}, "/appdata/krita/pykrita"),
+    ],
+)
+def test_user_plugin_folder_per_platform(
+    monkeypatch: pytest.MonkeyPatch, host: str, platform: str, environment: dict[str, str], expected: str
+) -> None:
+    for name in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "GIMP3_DIRECTORY", "APPDATA"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", "/home/ada")
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(sys, "platform", platform)
+    assert user_plugin_folder(host) == Path(expected)
+
+
+def test_windows_without_appdata_asks_for_dest(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("APPDATA", raising=False)
+    monkeypatch.setattr(sys, "platform", "win32")
+    with pytest.raises(PluginInstallError, match="--dest"):
+        user_plugin_folder("gimp")
+
+
+def test_unknown_host_is_a_tinct_error(tmp_path: Path) -> None:
+    with pytest.raises(tinct.TinctError, match="gimp, krita"):
+        install_plugin("photoshop", dest=tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unwritable_destination_is_a_tinct_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    with pytest.raises(PluginInstallError, match="cannot install the gimp plug-in"):
+        install_plugin("gimp", dest=blocker / "plug-ins")

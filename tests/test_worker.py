@@ -1,0 +1,286 @@
+"""The worker protocol and the real worker process (``python -m tinct.worker``)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import skimage.data
+from skimage.color import rgb2gray
+from skimage.transform import resize
+
+import tinct
+from colour_checks import GRAY_MAX_CHROMA, HIGH_PRECISION_LIGHTNESS_TOLERANCE, assert_coloured_with_same_lightness, mean_chroma
+from crashing_worker import CRASH_MESSAGE, make_crashing_python
+from tinct.worker import EXIT_PARENT_GONE
+from tinct.worker_protocol import (
+    CONFIG_NAME,
+    MODEL_ENV,
+    PROTOCOL_VERSION,
+    PYTHON_ENV,
+    ColorizeRequest,
+    ProtocolError,
+    WorkerCancelled,
+    WorkerClient,
+    WorkerError,
+    read_message,
+    write_message,
+)
+
+SIDE = 96
+WAIT_SECONDS = 60
+
+
+@pytest.fixture(scope="module")
+def model_path(untrained_model_file: Path) -> str:
+    return str(untrained_model_file)
+
+
+@pytest.fixture(scope="module")
+def client(model_path: str) -> Iterator[WorkerClient]:
+    with WorkerClient(sys.executable, model=model_path) as shared:
+        yield shared
+
+
+@pytest.fixture(scope="module")
+def gray_rgba() -> np.ndarray:
+    """The astronaut made gray, with an alpha ramp: float32 ``(SIDE, SIDE, 4)`` in [0, 1]."""
+    gray = resize(rgb2gray(skimage.data.astronaut()), (SIDE, SIDE), anti_aliasing=True).astype(np.float32)
+    alpha = np.tile(np.linspace(0.0, 1.0, SIDE, dtype=np.float32), (SIDE, 1))
+    return np.dstack([gray, gray, gray, alpha])
+
+
+def request_for(pixels: np.ndarray, **options: object) -> ColorizeRequest:
+    sample_format = {np.dtype(np.float32): "float32", np.dtype(np.uint16): "uint16"}[pixels.dtype]
+    height, width, channels = pixels.shape
+    return ColorizeRequest(width, height, channels, sample_format, **{"working_size": SIDE, **options})
+
+
+# --- framing ----------------------------------------------------------------------------
+
+
+def test_frames_round_trip_and_end_cleanly() -> None:
+    stream = io.BytesIO()
+    write_message(stream, {"type": "progress", "fraction": 0.25})
+    write_message(stream, {"type": "result", "width": 2}, b"\x00\x01\x02")
+    stream.seek(0)
+    first, second = read_message(stream), read_message(stream)
+    assert first is not None and second is not None
+    assert (first.type, first.header["fraction"], first.payload) == ("progress", 0.25, b"")
+    assert (second.type, bytes(second.payload)) == ("result", b"\x00\x01\x02")
+    assert read_message(stream) is None
+
+
+@pytest.mark.parametrize("cut", [3, 20, -1])
+def test_truncated_frame_is_a_protocol_error(cut: int) -> None:
+    stream = io.BytesIO()
+    write_message(stream, {"type": "result"}, b"pixels")
+    with pytest.raises(ProtocolError):
+        read_message(io.BytesIO(stream.getvalue()[:cut]))
+
+
+def test_garbage_is_a_protocol_error() -> None:
+    with pytest.raises(ProtocolError):
+        read_message(io.BytesIO(b"Traceback (most recent call last):\n" * 4))
+
+
+@pytest.mark.parametrize(
+    ("fields", "problem"),
+    [({"channels": 2}, "channels"), ({"sample_format": "uint8"}, "sample format"), ({"width": 0}, "size")],
+)
+def test_request_checks_its_layout(fields: dict[str, object], problem: str) -> None:
+    with pytest.raises(ProtocolError, match=problem):
+        ColorizeRequest(**{"width": 4, "height": 4, "channels": 3, **fields})
+
+
+def test_request_header_round_trips() -> None:
+    request = ColorizeRequest(5, 3, 4, "uint16", working_size=256, saturation=1.5, device="cpu", model="/m.safetensors")
+    assert ColorizeRequest.from_header(json.loads(json.dumps(request.header()))) == request
+
+
+def test_pixels_must_fit_the_request(client: WorkerClient) -> None:
+    with pytest.raises(ValueError, match="do not fit"):
+        client.colorize(ColorizeRequest(4, 4, 3), b"\x00" * 10)
+
+
+# --- finding the worker's Python --------------------------------------------------------
+
+
+def test_plugin_folder_config_gives_python_and_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(PYTHON_ENV, raising=False)
+    monkeypatch.delenv(MODEL_ENV, raising=False)
+    (tmp_path / CONFIG_NAME).write_text(json.dumps({"python": "/envs/tinct/bin/python", "model": "/models/a.safetensors"}))
+    configured = WorkerClient.from_plugin_folder("krita", tmp_path)
+    assert (configured.python, configured.model, configured.host) == ("/envs/tinct/bin/python", "/models/a.safetensors", "krita")
+
+
+def test_environment_overrides_plugin_folder_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / CONFIG_NAME).write_text(json.dumps({"python": "/envs/tinct/bin/python", "model": "/models/a.safetensors"}))
+    monkeypatch.setenv(PYTHON_ENV, "/other/python")
+    monkeypatch.setenv(MODEL_ENV, "/models/b.safetensors")
+    configured = WorkerClient.from_plugin_folder("gimp", tmp_path)
+    assert (configured.python, configured.model) == ("/other/python", "/models/b.safetensors")
+
+
+def test_unconfigured_plugin_says_how_to_set_up(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(PYTHON_ENV, raising=False)
+    with pytest.raises(WorkerError, match=r"tinct install-plugin gimp.*TINCT_PYTHON") as caught:
+        WorkerClient.from_plugin_folder("gimp", tmp_path)
+    assert caught.value.kind == "setup"
+
+
+def test_damaged_config_says_to_reinstall(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(PYTHON_ENV, raising=False)
+    (tmp_path / CONFIG_NAME).write_text("{not json")
+    with pytest.raises(WorkerError, match="install-plugin krita"):
+        WorkerClient.from_plugin_folder("krita", tmp_path)
+
+
+def test_missing_python_says_how_to_set_up(tmp_path: Path) -> None:
+    with WorkerClient(str(tmp_path / "no-python"), host="krita") as missing:
+        with pytest.raises(WorkerError, match=r"does not exist.*tinct install-plugin krita.*TINCT_PYTHON") as caught:
+            missing.colorize(ColorizeRequest(1, 1, 3), b"\x00" * 12)
+    assert caught.value.kind == "setup"
+
+
+def test_python_without_tinct_says_so(tmp_path: Path) -> None:
+    base_python = Path(sys.base_prefix, "bin", "python3")
+    if not base_python.is_file():
+        pytest.skip("no base interpreter at sys.base_prefix/bin/python3")
+    probe = subprocess.run([base_python, "-c", "import tinct"], env={}, capture_output=True)
+    if probe.returncode == 0:
+        pytest.skip("the base interpreter has tinct installed too")
+    with WorkerClient(str(base_python)) as foreign:
+        with pytest.raises(WorkerError, match=r"stopped before it was ready.*No module named.*tinct install-plugin gimp"):
+            foreign.colorize(ColorizeRequest(1, 1, 3), b"\x00" * 12)
+
+
+# --- colorizing through the real worker ---------------------------------------------------
+
+
+def test_float32_round_trip_colours_and_keeps_lightness_and_alpha(client: WorkerClient, gray_rgba: np.ndarray) -> None:
+    fractions: list[float] = []
+    result = client.colorize(request_for(gray_rgba), gray_rgba.tobytes(), fractions.append)
+    colour = np.frombuffer(result, dtype="<f4").reshape(gray_rgba.shape)
+    assert fractions[0] == 0.0 and fractions[-1] == 1.0 and fractions == sorted(fractions)
+    assert_coloured_with_same_lightness(gray_rgba, colour, HIGH_PRECISION_LIGHTNESS_TOLERANCE)
+    np.testing.assert_array_equal(colour[..., 3], gray_rgba[..., 3])
+
+
+def test_uint16_round_trip_keeps_sixteen_bits(client: WorkerClient, gray_rgba: np.ndarray) -> None:
+    samples = np.rint(gray_rgba * 65535).astype("<u2")
+    result = client.colorize(request_for(samples), samples.tobytes())
+    colour = np.frombuffer(result, dtype="<u2").reshape(samples.shape)
+    np.testing.assert_array_equal(colour[..., 3], samples[..., 3])
+    assert np.isin(colour[..., :3], np.arange(256) * 257).mean() < 0.1, "the colour is rounded to 8 bits"
+    assert_coloured_with_same_lightness(samples / 65535, colour / 65535, HIGH_PRECISION_LIGHTNESS_TOLERANCE)
+
+
+def test_saturation_zero_gives_gray(client: WorkerClient, gray_rgba: np.ndarray) -> None:
+    result = client.colorize(request_for(gray_rgba, saturation=0.0), gray_rgba.tobytes())
+    assert mean_chroma(np.frombuffer(result, dtype="<f4").reshape(gray_rgba.shape)) < GRAY_MAX_CHROMA
+
+
+def test_worker_reports_tinct_errors_and_keeps_serving(client: WorkerClient, gray_rgba: np.ndarray, tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-model.safetensors"
+    with pytest.raises(WorkerError, match="no-such-model.safetensors") as caught:
+        client.colorize(request_for(gray_rgba, model=str(missing)), gray_rgba.tobytes())
+    assert caught.value.kind == "model"
+    pid = client.pid
+    with pytest.raises(WorkerError, match="unknown device") as caught:
+        client.colorize(request_for(gray_rgba, device="abacus"), gray_rgba.tobytes())
+    assert caught.value.kind == "device"
+    with pytest.raises(WorkerError, match="working size") as caught:
+        client.colorize(request_for(gray_rgba, working_size=3), gray_rgba.tobytes())
+    assert caught.value.kind == "tinct"
+    client.colorize(request_for(gray_rgba), gray_rgba.tobytes())
+    assert client.pid == pid, "errors must not restart the worker"
+
+
+def test_crashed_worker_reports_its_last_words(tmp_path: Path, gray_rgba: np.ndarray) -> None:
+    with WorkerClient(str(make_crashing_python(tmp_path))) as crashing:
+        with pytest.raises(WorkerError, match=f"crashed.*{CRASH_MESSAGE}") as caught:
+            crashing.colorize(request_for(gray_rgba), gray_rgba.tobytes())
+        assert caught.value.kind == "crashed"
+        assert crashing.pid is None
+
+
+class StopRequested(Exception):
+    pass
+
+
+def stop_by_returning_false(fraction: float) -> bool:
+    return False
+
+
+def stop_by_raising(fraction: float) -> None:
+    raise StopRequested
+
+
+@pytest.mark.parametrize(("callback", "expected"), [(stop_by_returning_false, WorkerCancelled), (stop_by_raising, StopRequested)])
+def test_cancel_from_progress_terminates_the_worker(
+    model_path: str, gray_rgba: np.ndarray, callback: Callable[[float], bool | None], expected: type[Exception]
+) -> None:
+    with WorkerClient(sys.executable, model=model_path) as cancelling:
+        pids: list[int | None] = []
+
+        def progress(fraction: float) -> bool | None:
+            pids.append(cancelling.pid)
+            return callback(fraction)
+
+        with pytest.raises(expected):
+            cancelling.colorize(request_for(gray_rgba), gray_rgba.tobytes(), progress)
+        assert cancelling.pid is None
+        with pytest.raises(ProcessLookupError):
+            os.kill(pids[0], 0)
+        result = cancelling.colorize(request_for(gray_rgba), gray_rgba.tobytes())
+        assert len(result) == gray_rgba.nbytes and cancelling.pid != pids[0]
+
+
+# --- the worker process's lifetime --------------------------------------------------------
+
+
+@pytest.fixture
+def raw_worker() -> Iterator[subprocess.Popen[bytes]]:
+    """A worker process spoken to directly, after its ``ready``."""
+    process = subprocess.Popen([sys.executable, "-m", "tinct.worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    ready = read_message(process.stdout)
+    assert ready is not None and ready.header == {"type": "ready", "protocol": PROTOCOL_VERSION, "tinct": tinct.__version__}
+    yield process
+    if process.poll() is None:
+        process.kill()
+    process.wait()
+
+
+def test_worker_exits_when_stdin_closes(raw_worker: subprocess.Popen[bytes]) -> None:
+    raw_worker.stdin.close()
+    assert raw_worker.wait(WAIT_SECONDS) == 0
+
+
+def test_worker_exits_when_stdin_closes_mid_request(raw_worker: subprocess.Popen[bytes], model_path: str) -> None:
+    big = np.zeros((1024, 1024, 3), dtype=np.float32)
+    request = ColorizeRequest(1024, 1024, 3, working_size=2048, model=model_path)
+    write_message(raw_worker.stdin, request.header(), big.tobytes())
+    first = read_message(raw_worker.stdout)
+    assert first is not None and first.type == "progress"
+    raw_worker.stdin.close()  # what the worker sees when GIMP kills the plug-in
+    assert raw_worker.wait(WAIT_SECONDS) == EXIT_PARENT_GONE
+    assert read_message(raw_worker.stdout) is None, "no result after the parent left"
+
+
+def test_worker_answers_a_bad_request_and_goes_on(raw_worker: subprocess.Popen[bytes]) -> None:
+    write_message(raw_worker.stdin, {"type": "sharpen"})
+    reply = read_message(raw_worker.stdout)
+    assert reply is not None and (reply.type, reply.header["kind"]) == ("error", "request")
+    write_message(raw_worker.stdin, {**ColorizeRequest(2, 2, 3).header()}, b"\x00" * 10)
+    reply = read_message(raw_worker.stdout)
+    assert reply is not None and (reply.type, reply.header["kind"]) == ("error", "request")
+    raw_worker.stdin.close()
+    assert raw_worker.wait(WAIT_SECONDS) == 0
