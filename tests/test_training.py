@@ -153,3 +153,16 @@ def test_eval_reports_metrics_baselines_hints_and_contact_sheet(photo_folder, tm
     assert sheet.shape[0] == 3 * 192 and sheet.shape[2] == 3
     again = evaluate(photo_folder, model=untrained_model_file, baseline=baseline, device="cpu", limit=4, hint_counts=(0, 10))
     assert again.hints == report.hints
+
+
+def test_validation_log_and_training_curve(photo_folder, tmp_path):
+    from tinct.evaluation import training_curve
+
+    config = tiny_config(photo_folder, validation_data=str(photo_folder), validation_minutes=0.0, validation_images=4)
+    train(config, tmp_path / "run", max_steps=3, show_progress=False)
+    records = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert [record["step"] for record in records] == [1, 2, 3]
+    assert all(0 <= record["colourfulness_ratio"] and record["psnr"] > 5 for record in records)
+    chart = tinct.load_image(training_curve(tmp_path / "run" / "log.jsonl", tmp_path / "curve.png"))
+    assert chart.shape == (360, 720, 3)
+    assert ((chart == (200, 60, 30)).all(axis=-1)).sum() > 20

@@ -162,6 +162,10 @@ def command_eval(args: argparse.Namespace) -> int:
         contact_sheet_count=args.contact_sheet,
     )
     print(report.table())
+    if args.training_log is not None:
+        from .evaluation import training_curve
+
+        print(f"wrote {training_curve(args.training_log, (args.out or Path('.')) / 'training-curve.png')}")
     return 0
 
 
@@ -226,6 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--limit", type=_positive_int, help="use only the first N photos")
     evaluate.add_argument("--working-size", type=_positive_int, default=256)
     evaluate.add_argument("--contact-sheet", type=_positive_int, default=12, help="photos on the contact sheet")
+    evaluate.add_argument("--training-log", type=Path, help="a run's log.jsonl: also draw quality against training time")
     evaluate.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
     evaluate.set_defaults(handler=command_eval)
 

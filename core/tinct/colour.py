@@ -19,6 +19,7 @@ from typing import Callable, TypeVar
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from .threads import map_in_threads
 
@@ -95,7 +96,8 @@ def _white(like: torch.Tensor) -> torch.Tensor:
 
 def _rgb_to_lab_channels_last(rgb: torch.Tensor) -> torch.Tensor:
     matrix = _matrix(XYZ_FROM_LINEAR_RGB, rgb) / _white(rgb)[:, None]
-    f = _cie_f(_srgb_to_linear(rgb) @ matrix.T)
+    # F.linear is several times faster than ``@`` for an (N, 3) × (3, 3) product.
+    f = _cie_f(F.linear(_srgb_to_linear(rgb), matrix))
     lab = torch.empty_like(f)
     f_y = f[..., 1]
     torch.mul(f_y, 116.0, out=lab[..., 0]).sub_(16.0)
@@ -112,7 +114,7 @@ def _lab_to_unclipped_rgb_channels_last(lab: torch.Tensor) -> torch.Tensor:
     torch.sub(f[..., 1], lab[..., 2], alpha=1.0 / 200.0, out=f[..., 2]).clamp_min_(0.0)
     xyz = _cie_f_inverse(f).mul_(_white(lab))
     inverse = torch.linalg.inv(_matrix(XYZ_FROM_LINEAR_RGB, lab).cpu()).to(lab.device)
-    return _linear_to_srgb(xyz @ inverse.T)
+    return _linear_to_srgb(F.linear(xyz, inverse))
 
 
 def _lab_to_rgb_channels_last(lab: torch.Tensor) -> torch.Tensor:
@@ -218,7 +220,7 @@ def _lab_to_linear_rgb(lab: torch.Tensor) -> torch.Tensor:
     torch.add(f[..., 1], lab[..., 1], alpha=1.0 / 500.0, out=f[..., 0])
     torch.sub(f[..., 1], lab[..., 2], alpha=1.0 / 200.0, out=f[..., 2]).clamp_min_(0.0)
     xyz = _cie_f_inverse(f).mul_(_white(lab))
-    return xyz @ torch.linalg.inv(_matrix(XYZ_FROM_LINEAR_RGB, lab).cpu()).to(lab.device).T
+    return F.linear(xyz, torch.linalg.inv(_matrix(XYZ_FROM_LINEAR_RGB, lab).cpu()).to(lab.device))
 
 
 def _in_gamut(linear: torch.Tensor) -> torch.Tensor:

@@ -163,3 +163,39 @@ def evaluate(
         chosen = list(range(0, len(truths), step))[:contact_sheet_count]
         save_image(contact_sheet([(gray_results[i], tinct_results[i], truths[i]) for i in chosen]), out / "contact-sheet.png")
     return report
+
+
+def training_curve(log_path: str | os.PathLike[str], out_path: str | os.PathLike[str], metric: str = "colourfulness_ratio") -> Path:
+    """Draw a validation metric against training wall time from a run's ``log.jsonl`` (PNG).
+
+    Each log line holds ``wall_seconds`` and the metrics of one validation; the chart shows
+    ``metric`` (and PSNR, on its own scale) so quality per CPU-hour can be read off.
+    """
+    from PIL import ImageDraw
+
+    records = [json.loads(line) for line in Path(log_path).read_text().splitlines() if line.strip()]
+    if not records:
+        raise TinctError(f"{log_path} holds no validation records yet")
+    width, height, margin = 720, 360, 56
+    image = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(image)
+    hours = [record["wall_seconds"] / 3600 for record in records]
+    span = max(max(hours), 1e-6)
+    draw.line([(margin, height - margin), (width - margin, height - margin)], fill="black")
+    draw.line([(margin, margin / 2), (margin, height - margin)], fill="black")
+    draw.text((width / 2 - 60, height - margin + 20), f"training CPU-hours (max {span:.2f})", fill="black")
+    for name, colour in ((metric, (200, 60, 30)), ("psnr", (30, 90, 200))):
+        values = [record[name] for record in records]
+        low, high = min(values), max(values)
+        spread = max(high - low, 1e-6)
+        points = [
+            (margin + (width - 2 * margin) * h / span, height - margin - (height - 1.5 * margin) * (v - low) / spread) for h, v in zip(hours, values)
+        ]
+        if len(points) > 1:
+            draw.line(points, fill=colour, width=2)
+        for x, y in points:
+            draw.ellipse([x - 3, y - 3, x + 3, y + 3], fill=colour)
+        draw.text((points[-1][0] - 150, points[-1][1] - 16), f"{name}: {low:.2f} → {values[-1]:.2f}", fill=colour)
+    out = Path(out_path)
+    save_image(np.asarray(image), out)
+    return out
