@@ -187,3 +187,17 @@ def test_module_level_colorize_uses_default_model(monkeypatch, untrained_model_f
     result = tinct.colorize(gray_photo, working_size=256, device="cpu")
     expected = tinct.load_model(untrained_model_file, device="cpu").colorize(gray_photo, working_size=256)
     np.testing.assert_array_equal(result, expected)
+
+
+def test_hints_are_honoured_at_their_points(untrained_colorizer, gray_photo):
+    """Whatever the network makes of a hint, the colour at the hint point is the hint's."""
+    hints = [(60, 50, (0.8, 0.2, 0.15)), (240, 150, (0.2, 0.5, 0.8))]
+    plain = skcolor.rgb2lab(untrained_colorizer.colorize(gray_photo, working_size=256) / 255.0)
+    hinted = skcolor.rgb2lab(untrained_colorizer.colorize(gray_photo, working_size=256, hints=hints) / 255.0)
+    for x, y, colour in hints:
+        wanted = skcolor.rgb2lab(np.array(colour))[1:]
+        got = hinted[y - 1 : y + 2, x - 1 : x + 2, 1:].reshape(-1, 2).mean(axis=0)
+        before = plain[y - 1 : y + 2, x - 1 : x + 2, 1:].reshape(-1, 2).mean(axis=0)
+        assert np.linalg.norm(got - wanted) < 0.35 * np.linalg.norm(before - wanted)
+    # Far from both hints (and unlike them in lightness) the prediction is left nearly alone.
+    assert np.abs(hinted[190:, :20, 1:] - plain[190:, :20, 1:]).mean() < np.abs(hinted[45:56, 55:66, 1:] - plain[45:56, 55:66, 1:]).mean()

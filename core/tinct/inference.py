@@ -33,7 +33,7 @@ from .devices import inference_dtype, resolve_device
 from .errors import ImageError, ModelError, TinctError
 from .hints import Hints, rasterize_hints
 from .io import from_float_image, to_float_image
-from .models.base import LIGHTNESS_SCALE, ColorizationNetwork, encode_input
+from .models.base import AB_SCALE, LIGHTNESS_SCALE, ColorizationNetwork, encode_input
 from .models.registry import build_network
 from .threads import map_in_threads
 from .tiling import TilePlan, run_tiled
@@ -56,6 +56,13 @@ STRIP_PIXELS = 1 << 17
 # Guided upsampling: window radius (chroma-grid pixels) and regularisation (L* units squared).
 GUIDED_RADIUS = 2
 GUIDED_EPSILON = 25.0
+# Hint propagation: spatial reach (fraction of the long side), L* similarity width, and
+# the weight of the network's own prediction against the propagated corrections.
+HINT_REACH = 0.15
+HINT_LIGHTNESS_SIGMA = 12.0
+HINT_PRIOR_WEIGHT = 0.05
+# At most this many hint cells steer the correction field (a hint layer can have many).
+MAX_HINT_CELLS = 1024
 # Progress shares of the pipeline's stages.
 NETWORK_SHARE = 0.4
 PACKAGE_MODEL = Path(__file__).parent / "default_model" / "tinct-default.safetensors"
@@ -167,6 +174,44 @@ def guided_upsampling_coefficients(chroma: torch.Tensor, guide: torch.Tensor, ra
     slope = covariance / (variance + epsilon)
     offset = mean_chroma - slope * mean_guide
     return torch.cat((box(slope), box(offset)), dim=0)
+
+
+def propagate_hint_corrections(chroma: torch.Tensor, guide: torch.Tensor, hint_ab: torch.Tensor, hint_mask: torch.Tensor) -> torch.Tensor:
+    """Make the prediction agree with the hints, spreading each correction to similar pixels nearby.
+
+    The network already takes the hints as input; this step guarantees they are honoured.
+    The correction (hint minus prediction) at each hinted cell is spread with a weight
+    that falls with distance (`HINT_REACH` of the long side) and with L* difference
+    (`HINT_LIGHTNESS_SIGMA`), as in edge-aware colour propagation (Levin et al. 2004,
+    simplified to a normalised convolution), and fades where no hint is near.
+
+    Parameters
+    ----------
+    chroma : ``(2, h, w)`` float32 predicted a*b* on the chroma grid
+    guide : ``(h, w)`` float32 L* on the same grid
+    hint_ab : ``(2, h, w)`` float32 hint a*b* (meaningful where ``hint_mask`` > 0)
+    hint_mask : ``(h, w)`` float32 in [0, 1], the fraction of each cell covered by hints
+
+    Returns
+    -------
+    ``(2, h, w)`` float32 corrected a*b*
+    """
+    cells = (hint_mask > 0).nonzero()
+    if len(cells) == 0:
+        return chroma
+    if len(cells) > MAX_HINT_CELLS:
+        cells = cells[torch.linspace(0, len(cells) - 1, MAX_HINT_CELLS).long()]
+    rows, columns = cells[:, 0], cells[:, 1]
+    corrections = hint_ab[:, rows, columns] - chroma[:, rows, columns]
+    height, width = guide.shape
+    reach = HINT_REACH * max(height, width)
+    grid_rows = torch.arange(height, dtype=torch.float32)[None, :, None]
+    grid_columns = torch.arange(width, dtype=torch.float32)[None, None, :]
+    distance = ((grid_rows - rows[:, None, None]) ** 2 + (grid_columns - columns[:, None, None]) ** 2) / (2 * reach**2)
+    similarity = (guide[None] - guide[rows, columns][:, None, None]) ** 2 / (2 * HINT_LIGHTNESS_SIGMA**2)
+    weights = torch.exp(-distance - similarity) * hint_mask[rows, columns][:, None, None]
+    field = torch.einsum("ck,khw->chw", corrections, weights) / (weights.sum(dim=0) + HINT_PRIOR_WEIGHT)
+    return chroma + field
 
 
 def _bilinear_axis(positions: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -316,6 +361,10 @@ class Colorizer:
 
         stride = self.network.output_stride
         guide = F.avg_pool2d(network_input[:, :1].float().cpu(), stride)[0, 0] * LIGHTNESS_SCALE + LIGHTNESS_SCALE
+        if hint_maps is not None:
+            grid_mask = F.avg_pool2d(network_input[:, 3:4].float().cpu(), stride)[0]
+            grid_ab = F.avg_pool2d(network_input[:, 1:3].float().cpu() * AB_SCALE, stride)[0] / grid_mask.clamp_min(1e-6)
+            chroma = propagate_hint_corrections(chroma, guide, grid_ab * float(saturation), grid_mask[0])
         coefficients = guided_upsampling_coefficients(chroma, guide)
         # Full-resolution pixel centres on the chroma grid: image → working → chroma.
         row_positions = ((torch.arange(height, dtype=torch.float32) + 0.5) * work_size[0] / height) / stride - 0.5
