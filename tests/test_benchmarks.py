@@ -65,31 +65,29 @@ def test_benchmark_network_forward_512(benchmark):
     print(f"\nnetwork forward 512x512: {benchmark.stats.stats.min:.3f} s (threads: {torch.get_num_threads()})")
 
 
-def test_benchmark_colorize_12_megapixels(benchmark, untrained_model_file):
-    """A 4000×3000 gray photo at the default working size: seconds and peak RSS (fresh process)."""
+def benchmark_colorize(benchmark, height: int, width: int, untrained_model_file: Path) -> dict:
+    """Run one measured colorization in a fresh process under the benchmark; print and keep its figures."""
     figures = {}
 
     def run() -> None:
-        figures.update(measure(3000, 4000, model_argument(untrained_model_file)))
+        figures.update(measure(height, width, model_argument(untrained_model_file)))
 
     benchmark.pedantic(run, rounds=1, iterations=1)
     benchmark.extra_info.update(figures)
-    print(f"\ncolorize 12 MP: {figures['seconds']:.2f} s, peak RSS {figures['peak_rss_mb']:.0f} MB")
-    assert figures["shape"] == [3000, 4000, 3]
+    print(f"\ncolorize {height}x{width} ({height * width / 1e6:.0f} MP): {figures['seconds']:.2f} s, peak RSS {figures['peak_rss_mb']:.0f} MB")
+    assert figures["shape"] == [height, width, 3]
+    return figures
+
+
+def test_benchmark_colorize_12_megapixels(benchmark, untrained_model_file):
+    """A 4000×3000 gray photo at the default working size: seconds and peak RSS (fresh process)."""
+    benchmark_colorize(benchmark, 3000, 4000, untrained_model_file)
 
 
 @pytest.mark.slow
 def test_benchmark_colorize_100_megapixels_in_bounded_memory(benchmark, untrained_model_file):
     """A 10000×10000 gray photo: peak RSS must stay under 2 GB."""
-    figures = {}
-
-    def run() -> None:
-        figures.update(measure(10000, 10000, model_argument(untrained_model_file)))
-
-    benchmark.pedantic(run, rounds=1, iterations=1)
-    benchmark.extra_info.update(figures)
-    print(f"\ncolorize 100 MP: {figures['seconds']:.1f} s, peak RSS {figures['peak_rss_mb']:.0f} MB")
-    assert figures["shape"] == [10000, 10000, 3]
+    figures = benchmark_colorize(benchmark, 10000, 10000, untrained_model_file)
     assert figures["peak_rss_mb"] < MEMORY_LIMIT_MB
 
 

@@ -106,19 +106,8 @@ def _rgb_to_lab_channels_last(rgb: torch.Tensor) -> torch.Tensor:
     return lab
 
 
-def _lab_to_unclipped_rgb_channels_last(lab: torch.Tensor) -> torch.Tensor:
-    f = torch.empty_like(lab)
-    torch.add(lab[..., 0], 16.0, out=f[..., 1]).div_(116.0)
-    torch.add(f[..., 1], lab[..., 1], alpha=1.0 / 500.0, out=f[..., 0])
-    # Negative Z has no physical meaning; clamp it as scikit-image does.
-    torch.sub(f[..., 1], lab[..., 2], alpha=1.0 / 200.0, out=f[..., 2]).clamp_min_(0.0)
-    xyz = _cie_f_inverse(f).mul_(_white(lab))
-    inverse = torch.linalg.inv(_matrix(XYZ_FROM_LINEAR_RGB, lab).cpu()).to(lab.device)
-    return _linear_to_srgb(F.linear(xyz, inverse))
-
-
 def _lab_to_rgb_channels_last(lab: torch.Tensor) -> torch.Tensor:
-    return _lab_to_unclipped_rgb_channels_last(lab).clamp_(0.0, 1.0)
+    return _linear_to_srgb(_lab_to_linear_rgb(lab)).clamp_(0.0, 1.0)
 
 
 def _lightness_channels_last(rgb: torch.Tensor) -> torch.Tensor:
@@ -218,6 +207,7 @@ def _lab_to_linear_rgb(lab: torch.Tensor) -> torch.Tensor:
     f = torch.empty_like(lab)
     torch.add(lab[..., 0], 16.0, out=f[..., 1]).div_(116.0)
     torch.add(f[..., 1], lab[..., 1], alpha=1.0 / 500.0, out=f[..., 0])
+    # Negative Z has no physical meaning; clamp it as scikit-image does.
     torch.sub(f[..., 1], lab[..., 2], alpha=1.0 / 200.0, out=f[..., 2]).clamp_min_(0.0)
     xyz = _cie_f_inverse(f).mul_(_white(lab))
     return F.linear(xyz, torch.linalg.inv(_matrix(XYZ_FROM_LINEAR_RGB, lab).cpu()).to(lab.device))
