@@ -132,3 +132,12 @@ def test_device_choice_errors():
     if not torch.cuda.is_available():
         with pytest.raises(tinct.DeviceError, match="no CUDA GPU"):
             tinct.create_model(device="cuda")
+
+
+def test_calibration_is_stored_and_used(tmp_path, gray_photo):
+    colorizer = tinct.create_model(seed=0, device="cpu")
+    path = colorizer.save(tmp_path / "calibrated.safetensors", calibration={"working_size": 128, "chroma_scale": 0.5})
+    calibrated = tinct.load_model(path, device="cpu")
+    assert calibrated.default_working_size == 128
+    plain = tinct.load_model(colorizer.save(tmp_path / "plain.safetensors"), device="cpu")
+    np.testing.assert_array_equal(calibrated.colorize(gray_photo), plain.colorize(gray_photo, working_size=128, saturation=0.5))

@@ -7,6 +7,7 @@ A model file is one ``.safetensors`` file.  Its header metadata holds, under the
      "architecture": "tinct-unet", "config": {...},        # how to build the network
      "input": {...}, "output": {...},                        # tensor conventions
      "tinct_version": "0.1.0", "training": {...},            # provenance
+     "calibration": {"working_size": 256, "chroma_scale": 0.8},  # measured defaults
      "weights_sha256": "..."}                                # digest of all tensor bytes
 
 Loading never unpickles anything.  A file that is missing, truncated, corrupt, foreign
@@ -61,11 +62,20 @@ def network_metadata(network: ColorizationNetwork) -> dict[str, Any]:
     }
 
 
-def save_network(network: ColorizationNetwork, path: str | os.PathLike[str], *, training: dict[str, Any] | None = None, half: bool = True) -> Path:
+def save_network(
+    network: ColorizationNetwork,
+    path: str | os.PathLike[str],
+    *,
+    training: dict[str, Any] | None = None,
+    calibration: dict[str, Any] | None = None,
+    half: bool = True,
+) -> Path:
     """Write ``network`` to ``path`` atomically (temporary file, then rename).
 
     Floating-point weights are stored as float16 when ``half`` (the shipped format) and
-    float32 otherwise; ``training`` is the provenance record kept in the metadata.
+    float32 otherwise; ``training`` is the provenance record kept in the metadata;
+    ``calibration`` holds the inference defaults measured for this model
+    (``working_size``, ``chroma_scale``).
     """
     path = Path(path)
     tensors = {}
@@ -74,7 +84,7 @@ def save_network(network: ColorizationNetwork, path: str | os.PathLike[str], *, 
         if tensor.is_floating_point():
             tensor = tensor.to(torch.float16 if half else torch.float32)
         tensors[name] = tensor.contiguous(memory_format=torch.contiguous_format)
-    metadata = network_metadata(network) | {"training": training or {}, "weights_sha256": _weights_digest(tensors)}
+    metadata = network_metadata(network) | {"training": training or {}, "calibration": calibration or {}, "weights_sha256": _weights_digest(tensors)}
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(handle)

@@ -15,7 +15,7 @@ from tqdm import tqdm
 from . import __version__
 from .devices import DEVICE_CHOICES, describe_device, resolve_device
 from .errors import ImageError, TinctError
-from .inference import DEFAULT_TILE, DEFAULT_WORKING_SIZE, Colorizer, default_model_path, load_model
+from .inference import DEFAULT_TILE, DEFAULT_WORKING_SIZE, default_model_path, load_model
 from .io import DEFAULT_MAX_PIXELS, load_image, save_image
 
 EXIT_FAILED = 1
@@ -37,15 +37,9 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_colorize_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--working-size", type=_positive_int, default=None, help=f"long side the network sees, in pixels (default: the model's, else {DEFAULT_WORKING_SIZE})")
+    parser.add_argument("--working-size", type=_positive_int, default=None, help=f"long side the network sees, in pixels (default: the model's calibrated size, else {DEFAULT_WORKING_SIZE})")
     parser.add_argument("--tile", type=_positive_int, default=DEFAULT_TILE, help=f"largest network tile, in pixels (default {DEFAULT_TILE})")
     parser.add_argument("--saturation", type=float, default=1.0, help="chroma multiplier, 0..4 (default 1)")
-
-
-def _working_size(args: argparse.Namespace, colorizer: Colorizer) -> int:
-    if args.working_size is not None:
-        return args.working_size
-    return int(colorizer.metadata.get("training", {}).get("recommended_working_size", DEFAULT_WORKING_SIZE))
 
 
 def _output_paths(args: argparse.Namespace) -> list[Path]:
@@ -61,7 +55,6 @@ def _output_paths(args: argparse.Namespace) -> list[Path]:
 def command_colorize(args: argparse.Namespace) -> int:
     outputs = _output_paths(args)
     colorizer = load_model(args.model, device=args.device)
-    working_size = _working_size(args, colorizer)
     failures = 0
     show = sys.stderr.isatty() or bool(os.environ.get("TINCT_PROGRESS"))
     for source, target in zip(args.inputs, outputs):
@@ -76,7 +69,7 @@ def command_colorize(args: argparse.Namespace) -> int:
                 def advance(fraction: float) -> None:
                     bar.update(round(fraction * 100) - bar.n)
 
-                result = colorizer.colorize(image, working_size=working_size, tile=args.tile, saturation=args.saturation, progress=advance)
+                result = colorizer.colorize(image, working_size=args.working_size, tile=args.tile, saturation=args.saturation, progress=advance)
             save_image(result, target)
             print(f"{source} -> {target}")
         except TinctError as error:
@@ -103,12 +96,14 @@ def command_info(args: argparse.Namespace) -> int:
     print(f"model: {path}")
     print(f"architecture: {colorizer.architecture}")
     if training:
-        summary = {key: training[key] for key in ("images_seen", "step", "wall_seconds", "data", "recommended_working_size") if key in training}
+        summary = {key: training[key] for key in ("images_seen", "step", "wall_seconds", "data") if key in training}
         print("training: " + json.dumps(summary))
         if "metrics" in training:
             print("validation: " + json.dumps(training["metrics"]))
     else:
         print("training: none (untrained model)")
+    if colorizer.calibration:
+        print("calibration: " + json.dumps(colorizer.calibration))
     return 0
 
 
@@ -120,7 +115,7 @@ def command_demo(args: argparse.Namespace) -> int:
     photo = data.coffee() if args.photo == "coffee" else data.astronaut() if args.photo == "astronaut" else data.chelsea()
     gray = np.asarray(np.rint(to_float_image(photo) @ np.array([0.2126, 0.7152, 0.0722], dtype=np.float32) * 255), dtype=np.uint8)
     colorizer = load_model(args.model, device=args.device)
-    colour = colorizer.colorize(gray, working_size=_working_size(args, colorizer))
+    colour = colorizer.colorize(gray, working_size=args.working_size)
     side_by_side = np.concatenate([np.repeat(gray[..., None], 3, axis=2), colour, photo[..., :3]], axis=1)
     if args.output.exists() and not args.force:
         raise ImageError(f"{args.output} already exists; pass --force to overwrite it")
@@ -228,7 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--baseline", type=Path, help="seed-style baseline model file (default: the shipped one)")
     evaluate.add_argument("--out", type=Path, help="folder for report.json and the contact sheet")
     evaluate.add_argument("--limit", type=_positive_int, help="use only the first N photos")
-    evaluate.add_argument("--working-size", type=_positive_int, default=256)
+    evaluate.add_argument("--working-size", type=_positive_int, default=None, help="default: the model's calibrated size")
     evaluate.add_argument("--contact-sheet", type=_positive_int, default=12, help="photos on the contact sheet")
     evaluate.add_argument("--training-log", type=Path, help="a run's log.jsonl: also draw quality against training time")
     evaluate.add_argument("--device", choices=DEVICE_CHOICES, default="auto")

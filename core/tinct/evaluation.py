@@ -111,7 +111,7 @@ def evaluate(
     out_dir: str | os.PathLike[str] | None = None,
     device: str = "auto",
     limit: int | None = None,
-    working_size: int = 256,
+    working_size: int | None = None,
     contact_sheet_count: int = 12,
     hint_counts: tuple[int, ...] = HINT_COUNTS,
 ) -> EvaluationReport:
@@ -141,6 +141,7 @@ def evaluate(
             hint_results[count].append(colorizer.colorize(gray, working_size=working_size, hints=points))
     if not truths:
         raise TinctError(f"no colour photos in {data}")
+    working_size = working_size or colorizer.default_working_size
     report = EvaluationReport(
         photos=len(truths),
         working_size=working_size,

@@ -252,9 +252,23 @@ class Colorizer:
         """The training record stored with the model (empty for an untrained one)."""
         return dict(self.metadata.get("training", {}))
 
-    def save(self, path: str | os.PathLike[str], *, training: dict[str, Any] | None = None) -> Path:
+    @property
+    def calibration(self) -> dict[str, Any]:
+        """Inference defaults measured for this model on validation photos (may be empty)."""
+        return dict(self.metadata.get("calibration", {}))
+
+    @property
+    def default_working_size(self) -> int:
+        return int(self.calibration.get("working_size", DEFAULT_WORKING_SIZE))
+
+    def save(self, path: str | os.PathLike[str], *, training: dict[str, Any] | None = None, calibration: dict[str, Any] | None = None) -> Path:
         """Write the model (float16 safetensors + metadata) atomically to ``path``."""
-        return save_network(self.network, path, training=training if training is not None else self.training)
+        return save_network(
+            self.network,
+            path,
+            training=training if training is not None else self.training,
+            calibration=calibration if calibration is not None else self.calibration,
+        )
 
     def _network_input(self, lightness: torch.Tensor, hint_maps: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
         """``(1, 4, H, W)`` input padded (replicated edges) to the network's multiple."""
@@ -315,7 +329,7 @@ class Colorizer:
         self,
         image: ImageLike,
         *,
-        working_size: int = DEFAULT_WORKING_SIZE,
+        working_size: int | None = None,
         tile: int = DEFAULT_TILE,
         saturation: float = 1.0,
         hints: Hints = None,
@@ -328,9 +342,10 @@ class Colorizer:
         image : numpy array — gray ``(H, W)`` or ``(H, W, 1)``, RGB ``(H, W, 3)`` or RGBA
             ``(H, W, 4)``, uint8, uint16 or float32 in [0, 1] — or a PIL image
         working_size : long side, in pixels, at which the network looks at the image
-            (a "render factor"; larger sees finer detail, smaller sees more context)
+            (a "render factor"; larger sees finer detail, smaller sees more context);
+            default: the model's calibrated size, else 512
         tile : largest network input side; larger working sizes run on overlapping tiles
-        saturation : multiplies the predicted chroma (0 gives gray, 1 the model's colour)
+        saturation : multiplies the predicted chroma (0 gives gray, 1 the model's calibrated colour)
         hints : optional colour hints — a list of ``(x, y, (r, g, b))`` points in image pixels,
             or an RGBA array of the image's size whose opaque pixels are hints
         progress : called with the fraction done, 0..1
@@ -340,6 +355,8 @@ class Colorizer:
         The same kind as ``image``: an array of the same dtype, RGB ``(H, W, 3)`` (RGBA with
         the input's alpha untouched), or a PIL image (8-bit RGB or RGBA).  Its L* is the input's.
         """
+        if working_size is None:
+            working_size = self.default_working_size
         if not (isinstance(working_size, int) and 16 <= working_size <= 16384):
             raise TinctError(f"working size must be a whole number of pixels from 16 to 16384, got {working_size!r}")
         if not (isinstance(tile, int) and tile >= MINIMUM_TILE):
@@ -357,7 +374,8 @@ class Colorizer:
         hint_maps = rasterize_hints(hints, (height, width), work_size)
         network_input = self._network_input(work_lightness, hint_maps)
         context = self._context(work_lightness, hint_maps)
-        chroma = self._predict(network_input, context, tile, lambda fraction: report(NETWORK_SHARE * fraction))[0].cpu() * float(saturation)
+        chroma = self._predict(network_input, context, tile, lambda fraction: report(NETWORK_SHARE * fraction))[0].cpu()
+        chroma = chroma * (float(saturation) * float(self.calibration.get("chroma_scale", 1.0)))
 
         stride = self.network.output_stride
         guide = F.avg_pool2d(network_input[:, :1].float().cpu(), stride)[0, 0] * LIGHTNESS_SCALE + LIGHTNESS_SCALE

@@ -9,13 +9,15 @@ waits for the colorization, exports the image before and after (``before.png``,
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import traceback
 from pathlib import Path
 
 from krita import Extension, InfoObject, Krita, Window
 from PyQt5.QtCore import QTimer
-from PyQt5.QtWidgets import QApplication, QDialog, QMenu, QMenuBar, QProgressDialog
+from PyQt5.QtWidgets import QApplication, QDialog, QMenu, QMenuBar, QMessageBox, QProgressDialog
 
 PROBE_ENV = "TINCT_KRITA_PROBE"
 ACTION_ID = "tinct_colorize_layer"
@@ -38,63 +40,80 @@ def _menu_path(menus: QMenuBar | QMenu, action) -> list[str] | None:
     return None
 
 
+def _step(method):
+    """Run a probe step; any exception is recorded and ends the run (no error dialog to hang on)."""
+
+    @functools.wraps(method)
+    def step(self: Probe) -> None:
+        try:
+            method(self)
+        except Exception:
+            self._record["error"] = traceback.format_exc()
+            self._quit()
+
+    return step
+
+
 class Probe(Extension):
     def __init__(self, parent: Krita) -> None:
         super().__init__(parent)
         self._folder = Path(os.environ[PROBE_ENV])
         self._record: dict = {}
         self._polls = 0
+        self._finished = False
 
     def setup(self) -> None:
         """Nothing before the window exists."""
 
     def createActions(self, window: Window) -> None:
-        self._window = window
         QTimer.singleShot(START_DELAY_MS, self._start)
 
+    @_step
     def _start(self) -> None:
+        window = Krita.instance().activeWindow()
         action = Krita.instance().action(ACTION_ID)
         self._record["action"] = None if action is None else action.text()
-        self._record["menu"] = None if action is None else _menu_path(self._window.qwindow().menuBar(), action)
+        self._record["menu"] = None if action is None else _menu_path(window.qwindow().menuBar(), action)
         if action is None:
             self._quit()
             return
         self._document = Krita.instance().createDocument(SIZE, SIZE, "probe", "RGBA", "U8", "", 72.0)
+        self._document.setBatchmode(True)  # export without asking for PNG options
         layer = self._document.rootNode().childNodes()[0]
         layer.setPixelData((self._folder / "input.bin").read_bytes(), 0, 0, SIZE, SIZE)
-        self._window.addView(self._document)
+        window.addView(self._document)
         self._document.setActiveNode(layer)
         self._export("before.png")
-        QTimer.singleShot(POLL_MS, self._accept_options)
-        action.trigger()
-        QTimer.singleShot(POLL_MS, self._wait_for_result)
+        QTimer.singleShot(START_DELAY_MS, action.trigger)  # once the view has made the layer active
+        QTimer.singleShot(START_DELAY_MS + POLL_MS, self._watch)
 
-    def _accept_options(self) -> None:
+    @_step
+    def _watch(self) -> None:
+        """Answer the plugin's dialogs as a user would; finish once the new layer is there."""
+        self._polls += 1
         dialog = QApplication.activeModalWidget()
-        if isinstance(dialog, QDialog) and not isinstance(dialog, QProgressDialog):
+        names = [node.name() for node in self._document.rootNode().childNodes()]
+        if isinstance(dialog, QMessageBox):  # the plugin refused or failed: record why, and stop
+            self._record["message"] = dialog.text()
+            dialog.accept()
+            self._quit()
+        elif isinstance(dialog, QDialog) and not isinstance(dialog, QProgressDialog):
             self._record["dialog"] = dialog.windowTitle()
             dialog.accept()
-        else:
-            QTimer.singleShot(POLL_MS, self._accept_options)
-
-    def _wait_for_result(self) -> None:
-        self._polls += 1
-        names = [node.name() for node in self._document.rootNode().childNodes()]
-        if len(names) < 2 and self._polls < POLL_LIMIT:
-            QTimer.singleShot(POLL_MS, self._wait_for_result)
-            return
-        self._document.waitForDone()
-        self._record["layers"] = names
-        self._record["active"] = self._document.activeNode().name()
-        self._export("after.png")
-        self._quit()
+        elif len(names) > 1 or self._polls >= POLL_LIMIT:
+            self._document.waitForDone()
+            self._record["layers"] = names
+            self._record["active"] = self._document.activeNode().name()
+            self._export("after.png")
+            self._quit()
+        if not self._finished:
+            QTimer.singleShot(POLL_MS, self._watch)
 
     def _export(self, name: str) -> None:
-        Krita.instance().setBatchmode(True)
         self._document.exportImage(str(self._folder / name), InfoObject())
-        Krita.instance().setBatchmode(False)
 
     def _quit(self) -> None:
+        self._finished = True
         (self._folder / "probe.json").write_text(json.dumps(self._record))
         for document in Krita.instance().documents():
             document.setModified(False)
