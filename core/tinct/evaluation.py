@@ -74,7 +74,8 @@ def gray_version(rgb: np.ndarray) -> np.ndarray:
     return lab_to_rgb(lab)
 
 
-def _scores(predictions: list[np.ndarray], truths: list[np.ndarray]) -> MethodScores:
+def score_method(predictions: list[np.ndarray], truths: list[np.ndarray]) -> MethodScores:
+    """Mean metrics of one method's colorizations against the true photos (float RGB in [0, 1])."""
     colourful = [colourfulness(p) for p in predictions]
     truth_colourful = [colourfulness(t) for t in truths]
     return MethodScores(
@@ -145,7 +146,7 @@ def evaluate(
     report = EvaluationReport(
         photos=len(truths),
         working_size=working_size,
-        methods={"tinct": _scores(tinct_results, truths), "gray": _scores(gray_results, truths), "seed-autoencoder": _scores(seed_results, truths)},
+        methods={"tinct": score_method(tinct_results, truths), "gray": score_method(gray_results, truths), "seed-autoencoder": score_method(seed_results, truths)},
         hints={
             count: {
                 "psnr": float(np.mean([psnr_8bit(p, t) for p, t in zip(results, truths)])),
