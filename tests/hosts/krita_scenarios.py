@@ -9,7 +9,7 @@ space, the selection mask and the task's outcome. The test side judges the pixel
 
 A scenario is an object with ``name``, ``width``, ``height``, ``model``, ``depth``,
 ``profile`` and optionally ``pixels`` (a file of the background layer's raw bytes),
-``selection`` (``[x, y, width, height]``, fully selected), ``options`` (of the plugin's
+``selection`` (rectangles ``[x, y, width, height, how selected 0..255]``), ``options`` (of the plugin's
 ``Options``), ``env`` (variables set while it runs, e.g. ``TINCT_PYTHON``), ``convert``
 (accept the offer to convert a grayscale document) and ``cancel`` (cancel at the first
 progress report).
@@ -27,6 +27,7 @@ from pathlib import Path
 from krita import Document, Krita, Selection
 from PyQt5.QtCore import QEventLoop, QTimer
 from tinct_colorize.options import Options
+from tinct_colorize.pixels import ConversionError
 from tinct_colorize.task import ColorizeTask, GrayscaleDocument, Outcome, TargetError, check_target, convert_to_rgba
 from tinct_colorize.worker_protocol import WorkerClient, WorkerError
 
@@ -85,7 +86,8 @@ def _play(scenario: dict, folder: Path, clients: dict[str, WorkerClient]) -> dic
             node.setPixelData(Path(scenario["pixels"]).read_bytes(), 0, 0, width, height)
         if "selection" in scenario:
             selection = Selection()
-            selection.select(*scenario["selection"], 255)
+            for rectangle in scenario["selection"]:
+                selection.select(*rectangle)
             document.setSelection(selection)
         env = scenario.get("env", {})
         with _environment(env):
@@ -106,7 +108,7 @@ def _play(scenario: dict, folder: Path, clients: dict[str, WorkerClient]) -> dic
                     record["status"] = "timeout"
                 else:
                     record.update(status=outcome.status, message=outcome.message)
-            except (TargetError, WorkerError) as error:
+            except (TargetError, ConversionError, WorkerError) as error:
                 record.update(status="refused", message=str(error))
         record["layers"] = _dump_layers(document, folder, name)
         if document.selection() is not None:

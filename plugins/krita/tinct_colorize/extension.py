@@ -1,7 +1,7 @@
 """The Krita extension: the "Colorize Layer (tinct)" action and its dialogs.
 
-Krita lists actions made with ``Window.createAction`` under Settings ▸ Configure Krita ▸
-Keyboard Shortcuts (category Scripts), where the user can give this one a shortcut.
+Actions made with ``Window.createAction`` join Krita's action collection, so the user can
+give this one a shortcut under Settings ▸ Configure Krita ▸ Keyboard Shortcuts.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from PyQt5.QtCore import Qt
 from PyQt5.QtWidgets import QMessageBox, QProgressDialog, QWidget
 
 from .dialog import ask_options
+from .pixels import ConversionError
 from .task import ColorizeTask, GrayscaleDocument, Outcome, TargetError, check_target, convert_to_rgba
 from .worker_protocol import WorkerClient, WorkerError
 
@@ -58,7 +59,7 @@ class TinctExtension(Extension):
             if self._client is None:
                 self._client = WorkerClient.from_plugin_folder("krita")
             task = ColorizeTask(document, node, options, self._client)
-        except (TargetError, WorkerError) as error:
+        except (TargetError, ConversionError, WorkerError) as error:
             QMessageBox.warning(parent, TITLE, str(error))
             return
         self._task = task

@@ -22,6 +22,7 @@ from typing import NamedTuple
 from krita import Document, Krita, Node
 
 __all__ = [
+    "ConversionError",
     "Bounds",
     "ColourSpace",
     "WORKING_SPACE",
@@ -43,6 +44,10 @@ FULLY_SELECTED = 255
 _UNSELECTED_RUN = re.compile(rb"\x00+")
 # Resolution of scratch documents; it has no effect on pixels.
 _SCRATCH_PPI = 72.0
+
+
+class ConversionError(Exception):
+    """Krita could not convert a layer's pixels to or from the working colour space."""
 
 
 class Bounds(NamedTuple):
@@ -109,7 +114,7 @@ def _convert(data: bytes, bounds: Bounds, source: ColourSpace, target: ColourSpa
         layer = scratch.rootNode().childNodes()[0]
         layer.setPixelData(data, 0, 0, bounds.width, bounds.height)
         if not layer.setColorSpace(*target):
-            raise RuntimeError(f"Krita could not convert {source} pixels to {target}")
+            raise ConversionError(f"Krita could not convert pixels from {'/'.join(source)} to {'/'.join(target)}.")
         return bytes(layer.pixelData(0, 0, bounds.width, bounds.height))
     finally:
         scratch.close()
@@ -135,12 +140,12 @@ def write_samples(node: Node, bounds: Bounds, samples: array.array, *, keep: tup
     node.setPixelData(data, *bounds)
 
 
-def to_little_endian(samples: array.array) -> bytes:
-    """Working samples as the protocol's little-endian float32 bytes."""
+def to_little_endian(samples: array.array) -> memoryview:
+    """Working samples as the protocol's little-endian float32 bytes (no copy on little-endian machines)."""
     if sys.byteorder == "big":
         samples = array.array(samples.typecode, samples)
         samples.byteswap()
-    return samples.tobytes()
+    return memoryview(samples).cast("B")
 
 
 def from_little_endian(data: bytes | bytearray) -> array.array:

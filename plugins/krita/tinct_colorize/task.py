@@ -77,7 +77,7 @@ class _WorkerThread(QThread):
 
     progressed = pyqtSignal(float)
 
-    def __init__(self, client: WorkerClient, request: ColorizeRequest, payload: bytes) -> None:
+    def __init__(self, client: WorkerClient, request: ColorizeRequest, payload: memoryview) -> None:
         super().__init__()
         self._client = client
         self._request = request
@@ -106,7 +106,8 @@ class _WorkerThread(QThread):
 class ColorizeTask(QObject):
     """Colorize ``node`` of ``document`` (the selected part, if any) with ``options``.
 
-    Construction reads the pixels and raises :class:`TargetError` for an unsuitable target;
+    Construction reads the pixels and raises :class:`TargetError` for an unsuitable target
+    (:class:`pixels.ConversionError` if Krita cannot convert its pixels);
     :meth:`start` runs the worker; ``finished`` then carries an :class:`Outcome`. Progress
     arrives as fractions in [0, 1] through ``progressed``.
     """

@@ -2,13 +2,15 @@
 
 Once Krita's window is up it records where the action sits in the menus, opens the image
 ``input.bin`` (raw U8 B, G, R, A of ``SIZE``×``SIZE``) from the folder named by
-``$TINCT_KRITA_PROBE``, triggers the action as a user would, accepts the options dialog,
-waits for the colorization, exports the image before and after (``before.png``,
-``after.png``), writes ``probe.json`` and quits Krita.
+``$TINCT_KRITA_PROBE``, triggers the action as a user would, accepts the options dialog
+(recording its values), waits for the colorization, exports the image before and after
+(``before.png``, ``after.png``), writes ``probe.json`` and quits Krita. A message box from
+the plugin is recorded and ends the run.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
@@ -99,6 +101,7 @@ class Probe(Extension):
             self._quit()
         elif isinstance(dialog, QDialog) and not isinstance(dialog, QProgressDialog):
             self._record["dialog"] = dialog.windowTitle()
+            self._record["options"] = dataclasses.asdict(dialog.options())
             dialog.accept()
         elif len(names) > 1 or self._polls >= POLL_LIMIT:
             self._document.waitForDone()
