@@ -9,7 +9,7 @@ from PIL import Image
 from skimage import color as skcolor
 
 import tinct
-from tinct.inference import guided_upsampling_coefficients, sample_bilinear, _bilinear_axis
+from tinct.upsampling import bilinear_axis, guided_upsampling_coefficients, sample_bilinear
 from tinct.io import to_float_image
 
 from conftest import shipped_model_or_skip
@@ -152,9 +152,9 @@ def test_guided_upsampling_keeps_colour_edges_on_lightness_edges():
     positions_rows = (torch.arange(height, dtype=torch.float32) + 0.5) / stride - 0.5
     positions_columns = (torch.arange(width, dtype=torch.float32) + 0.5) / stride - 0.5
     coefficients = guided_upsampling_coefficients(chroma, guide)
-    local = sample_bilinear(coefficients, _bilinear_axis(positions_rows, guide.shape[0]), _bilinear_axis(positions_columns, guide.shape[1]))
+    local = sample_bilinear(coefficients, bilinear_axis(positions_rows, guide.shape[0]), bilinear_axis(positions_columns, guide.shape[1]))
     a = (local[0] * full + local[2])[height // 2]
-    plain = sample_bilinear(chroma, _bilinear_axis(positions_rows, guide.shape[0]), _bilinear_axis(positions_columns, guide.shape[1]))[0, height // 2]
+    plain = sample_bilinear(chroma, bilinear_axis(positions_rows, guide.shape[0]), bilinear_axis(positions_columns, guide.shape[1]))[0, height // 2]
     near = slice(edge - 3, edge + 3)
     assert (a[edge - 3 : edge] > 20).all() and (a[edge : edge + 3] < -20).all()
     assert (plain[near].abs() < 20).any()

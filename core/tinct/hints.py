@@ -22,6 +22,13 @@ Hints = Union[Sequence[HintPoint], np.ndarray, None]
 HINT_POINT_SIZE = 3
 # A hint-image pixel counts as a hint where its alpha is at least this (0..1).
 HINT_ALPHA_THRESHOLD = 0.5
+# Hint propagation: spatial reach (fraction of the long side), L* similarity width, and
+# the weight of the network's own prediction against the propagated corrections.
+HINT_REACH = 0.15
+HINT_LIGHTNESS_SIGMA = 12.0
+HINT_PRIOR_WEIGHT = 0.05
+# At most this many hint cells steer the correction field (a hint layer can have many).
+MAX_HINT_CELLS = 1024
 
 
 def _point_colour_to_ab(colour: Sequence[float]) -> np.ndarray:
@@ -108,3 +115,41 @@ def sample_hint_points(image_rgb: np.ndarray, count: int, seed: int) -> list[Hin
         block = image_rgb[max(y - 2, 0) : y + 3, max(x - 2, 0) : x + 3].reshape(-1, 3)
         points.append((x, y, tuple(float(v) for v in block.mean(axis=0))))
     return points
+
+
+def propagate_hint_corrections(chroma: torch.Tensor, guide: torch.Tensor, hint_ab: torch.Tensor, hint_mask: torch.Tensor) -> torch.Tensor:
+    """Make the prediction agree with the hints, spreading each correction to similar pixels nearby.
+
+    The network already takes the hints as input; this step guarantees they are honoured.
+    The correction (hint minus prediction) at each hinted cell is spread with a weight
+    that falls with distance (`HINT_REACH` of the long side) and with L* difference
+    (`HINT_LIGHTNESS_SIGMA`), as in edge-aware colour propagation (Levin et al. 2004,
+    simplified to a normalised convolution), and fades where no hint is near.
+
+    Parameters
+    ----------
+    chroma : ``(2, h, w)`` float32 predicted a*b* on the chroma grid
+    guide : ``(h, w)`` float32 L* on the same grid
+    hint_ab : ``(2, h, w)`` float32 hint a*b* (meaningful where ``hint_mask`` > 0)
+    hint_mask : ``(h, w)`` float32 in [0, 1], the fraction of each cell covered by hints
+
+    Returns
+    -------
+    ``(2, h, w)`` float32 corrected a*b*
+    """
+    cells = (hint_mask > 0).nonzero()
+    if len(cells) == 0:
+        return chroma
+    if len(cells) > MAX_HINT_CELLS:
+        cells = cells[torch.linspace(0, len(cells) - 1, MAX_HINT_CELLS).long()]
+    rows, columns = cells[:, 0], cells[:, 1]
+    corrections = hint_ab[:, rows, columns] - chroma[:, rows, columns]
+    height, width = guide.shape
+    reach = HINT_REACH * max(height, width)
+    grid_rows = torch.arange(height, dtype=torch.float32)[None, :, None]
+    grid_columns = torch.arange(width, dtype=torch.float32)[None, None, :]
+    distance = ((grid_rows - rows[:, None, None]) ** 2 + (grid_columns - columns[:, None, None]) ** 2) / (2 * reach**2)
+    similarity = (guide[None] - guide[rows, columns][:, None, None]) ** 2 / (2 * HINT_LIGHTNESS_SIGMA**2)
+    weights = torch.exp(-distance - similarity) * hint_mask[rows, columns][:, None, None]
+    field = torch.einsum("ck,khw->chw", corrections, weights) / (weights.sum(dim=0) + HINT_PRIOR_WEIGHT)
+    return chroma + field

@@ -31,12 +31,13 @@ from .checkpoint import load_network, save_network
 from .colour import fit_chroma_to_gamut, rgb_to_lightness
 from .devices import inference_dtype, resolve_device
 from .errors import ImageError, ModelError, TinctError
-from .hints import Hints, rasterize_hints
+from .hints import Hints, propagate_hint_corrections, rasterize_hints
 from .io import from_float_image, to_float_image
 from .models.base import AB_SCALE, LIGHTNESS_SCALE, ColorizationNetwork, encode_input
 from .models.registry import build_network
 from .threads import map_in_threads
 from .tiling import TilePlan, run_tiled
+from .upsampling import bilinear_axis, guided_upsampling_coefficients, sample_bilinear
 
 __all__ = ["Colorizer", "load_model", "create_model", "colorize", "default_model_path"]
 
@@ -53,16 +54,6 @@ CONTEXT_SIZE = 256
 # Full-resolution work happens in strips of about this many pixels: cache-sized, and
 # memory stays bounded whatever the image size.
 STRIP_PIXELS = 1 << 17
-# Guided upsampling: window radius (chroma-grid pixels) and regularisation (L* units squared).
-GUIDED_RADIUS = 2
-GUIDED_EPSILON = 25.0
-# Hint propagation: spatial reach (fraction of the long side), L* similarity width, and
-# the weight of the network's own prediction against the propagated corrections.
-HINT_REACH = 0.15
-HINT_LIGHTNESS_SIGMA = 12.0
-HINT_PRIOR_WEIGHT = 0.05
-# At most this many hint cells steer the correction field (a hint layer can have many).
-MAX_HINT_CELLS = 1024
 # Progress shares of the pipeline's stages.
 NETWORK_SHARE = 0.4
 PACKAGE_MODEL = Path(__file__).parent / "default_model" / "tinct-default.safetensors"
@@ -145,89 +136,6 @@ class _Input:
 
 def _strip_rows(width: int) -> int:
     return max(1, STRIP_PIXELS // max(width, 1))
-
-
-def guided_upsampling_coefficients(chroma: torch.Tensor, guide: torch.Tensor, radius: int = GUIDED_RADIUS, epsilon: float = GUIDED_EPSILON) -> torch.Tensor:
-    """Fit chroma as a local linear function of lightness on the low-resolution grid.
-
-    Parameters
-    ----------
-    chroma : ``(2, h, w)`` float32, a*b* in Lab units
-    guide : ``(h, w)`` float32, L* on the same grid
-    radius : half-width of the square window, in grid pixels
-    epsilon : regularisation in L*² units (larger: smoother, less edge-following)
-
-    Returns
-    -------
-    ``(4, h, w)`` float32 coefficients ``(slope_a, slope_b, offset_a, offset_b)``: at any
-    resolution, ``a*b* = slope · L* + offset`` with the coefficients interpolated bilinearly.
-    """
-
-    def box(values: torch.Tensor) -> torch.Tensor:
-        return F.avg_pool2d(values, 2 * radius + 1, stride=1, padding=radius, count_include_pad=False)
-
-    guide = guide[None]
-    mean_guide = box(guide)
-    mean_chroma = box(chroma)
-    covariance = box(guide * chroma) - mean_guide * mean_chroma
-    variance = box(guide * guide) - mean_guide * mean_guide
-    slope = covariance / (variance + epsilon)
-    offset = mean_chroma - slope * mean_guide
-    return torch.cat((box(slope), box(offset)), dim=0)
-
-
-def propagate_hint_corrections(chroma: torch.Tensor, guide: torch.Tensor, hint_ab: torch.Tensor, hint_mask: torch.Tensor) -> torch.Tensor:
-    """Make the prediction agree with the hints, spreading each correction to similar pixels nearby.
-
-    The network already takes the hints as input; this step guarantees they are honoured.
-    The correction (hint minus prediction) at each hinted cell is spread with a weight
-    that falls with distance (`HINT_REACH` of the long side) and with L* difference
-    (`HINT_LIGHTNESS_SIGMA`), as in edge-aware colour propagation (Levin et al. 2004,
-    simplified to a normalised convolution), and fades where no hint is near.
-
-    Parameters
-    ----------
-    chroma : ``(2, h, w)`` float32 predicted a*b* on the chroma grid
-    guide : ``(h, w)`` float32 L* on the same grid
-    hint_ab : ``(2, h, w)`` float32 hint a*b* (meaningful where ``hint_mask`` > 0)
-    hint_mask : ``(h, w)`` float32 in [0, 1], the fraction of each cell covered by hints
-
-    Returns
-    -------
-    ``(2, h, w)`` float32 corrected a*b*
-    """
-    cells = (hint_mask > 0).nonzero()
-    if len(cells) == 0:
-        return chroma
-    if len(cells) > MAX_HINT_CELLS:
-        cells = cells[torch.linspace(0, len(cells) - 1, MAX_HINT_CELLS).long()]
-    rows, columns = cells[:, 0], cells[:, 1]
-    corrections = hint_ab[:, rows, columns] - chroma[:, rows, columns]
-    height, width = guide.shape
-    reach = HINT_REACH * max(height, width)
-    grid_rows = torch.arange(height, dtype=torch.float32)[None, :, None]
-    grid_columns = torch.arange(width, dtype=torch.float32)[None, None, :]
-    distance = ((grid_rows - rows[:, None, None]) ** 2 + (grid_columns - columns[:, None, None]) ** 2) / (2 * reach**2)
-    similarity = (guide[None] - guide[rows, columns][:, None, None]) ** 2 / (2 * HINT_LIGHTNESS_SIGMA**2)
-    weights = torch.exp(-distance - similarity) * hint_mask[rows, columns][:, None, None]
-    field = torch.einsum("ck,khw->chw", corrections, weights) / (weights.sum(dim=0) + HINT_PRIOR_WEIGHT)
-    return chroma + field
-
-
-def _bilinear_axis(positions: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Lower and upper grid indices and the fraction between them for sample positions."""
-    clamped = positions.clamp(0, size - 1)
-    lower = clamped.floor().long()
-    return lower, (lower + 1).clamp(max=size - 1), clamped - lower
-
-
-def sample_bilinear(grid: torch.Tensor, rows: tuple[torch.Tensor, ...], columns: tuple[torch.Tensor, ...]) -> torch.Tensor:
-    """Sample ``grid`` ``(C, h, w)`` at the outer product of row and column positions given
-    by `_bilinear_axis`; returns ``(C, R, W)``."""
-    row_lower, row_upper, row_fraction = rows
-    column_lower, column_upper, column_fraction = columns
-    along_rows = torch.lerp(grid[:, row_lower], grid[:, row_upper], row_fraction[None, :, None])
-    return torch.lerp(along_rows[:, :, column_lower], along_rows[:, :, column_upper], column_fraction[None, None, :])
 
 
 class Colorizer:
@@ -387,14 +295,14 @@ class Colorizer:
         # Full-resolution pixel centres on the chroma grid: image → working → chroma.
         row_positions = ((torch.arange(height, dtype=torch.float32) + 0.5) * work_size[0] / height) / stride - 0.5
         column_positions = ((torch.arange(width, dtype=torch.float32) + 0.5) * work_size[1] / width) / stride - 0.5
-        columns = _bilinear_axis(column_positions, coefficients.shape[2])
+        columns = bilinear_axis(column_positions, coefficients.shape[2])
         result = source.output_array()
         rows_per_strip = _strip_rows(width)
 
         def compose_strip(top: int) -> int:
             bottom = min(top + rows_per_strip, height)
             lightness = torch.from_numpy(source.lightness_rows(top, bottom))
-            local = sample_bilinear(coefficients, _bilinear_axis(row_positions[top:bottom], coefficients.shape[1]), columns)
+            local = sample_bilinear(coefficients, bilinear_axis(row_positions[top:bottom], coefficients.shape[1]), columns)
             ab = local[:2] * lightness + local[2:]
             rgb = fit_chroma_to_gamut(torch.stack((lightness, ab[0], ab[1]), dim=-1))
             result[top:bottom, :, :3] = from_float_image(rgb.numpy(), result.dtype)
