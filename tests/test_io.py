@@ -121,3 +121,26 @@ def test_float_conversions_round_trip():
     np.testing.assert_array_equal(from_float_image(to_float_image(levels), np.uint16), levels)
     levels8 = np.arange(256, dtype=np.uint8)
     np.testing.assert_array_equal(from_float_image(to_float_image(levels8), np.uint8), levels8)
+
+
+def test_written_files_get_ordinary_permissions(tmp_path, colour_photo):
+    path = tinct.save_image(colour_photo, tmp_path / "photo.png")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask
+    assert [p.name for p in tmp_path.iterdir()] == ["photo.png"]
+
+
+def test_a_crash_mid_write_leaves_the_old_file(tmp_path, colour_photo, monkeypatch):
+    target = tinct.save_image(colour_photo, tmp_path / "photo.png")
+    before = target.read_bytes()
+
+    def crash(array, path, suffix):
+        path.write_bytes(b"half")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(tinct.io, "_write_file", crash)
+    with pytest.raises(KeyboardInterrupt):
+        tinct.save_image(colour_photo[::2], target)
+    assert target.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["photo.png"]

@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from .atomic import write_atomically
 from .errors import ModelError
 from .models.base import AB_SCALE, LIGHTNESS_SCALE, ColorizationNetwork
 from .models.registry import ARCHITECTURES, build_network
@@ -86,14 +86,7 @@ def save_network(
         tensors[name] = tensor.contiguous(memory_format=torch.contiguous_format)
     metadata = network_metadata(network) | {"training": training or {}, "calibration": calibration or {}, "weights_sha256": _weights_digest(tensors)}
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    try:
-        save_file(tensors, temporary, metadata={METADATA_KEY: json.dumps(metadata)})
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_atomically(path, lambda temporary: save_file(tensors, str(temporary), metadata={METADATA_KEY: json.dumps(metadata)}))
     return path
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import struct
-import tempfile
 import threading
 import warnings
 import zlib
@@ -21,6 +20,7 @@ import png
 import tifffile
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from .atomic import write_atomically
 from .errors import ImageError
 
 __all__ = ["load_image", "save_image", "to_float_image", "from_float_image", "DEFAULT_MAX_PIXELS"]
@@ -206,17 +206,7 @@ def save_image(array: np.ndarray, path: str | os.PathLike[str]) -> Path:
     if array.dtype == np.float32 and suffix not in TIFF_SUFFIXES:
         array = from_float_image(array, np.uint16 if suffix == ".png" else np.uint8)
     try:
-        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent if str(path.parent) else ".")
+        write_atomically(path, lambda temporary: _write_file(array, temporary, suffix))
     except OSError as error:
         raise ImageError(f"cannot write {path}: {error.strerror or error}") from None
-    os.close(handle)
-    try:
-        _write_file(array, Path(temporary), suffix)
-        os.replace(temporary, path)
-    except OSError as error:
-        Path(temporary).unlink(missing_ok=True)
-        raise ImageError(f"cannot write {path}: {error.strerror or error}") from None
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
     return path

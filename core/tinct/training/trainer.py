@@ -29,6 +29,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from ..atomic import write_atomically
 from ..checkpoint import save_network
 from ..colour import lab_to_rgb
 from ..devices import bf16_training_supported, resolve_device
@@ -148,9 +149,7 @@ def _distributed_setup(device_name: str) -> tuple[int, int, torch.device]:
 
 
 def _write_json_atomically(path: Path, payload: Any) -> None:
-    temporary = path.with_suffix(path.suffix + ".tmp")
-    temporary.write_text(json.dumps(payload, indent=2))
-    os.replace(temporary, path)
+    write_atomically(path, lambda temporary: temporary.write_text(json.dumps(payload, indent=2)))
 
 
 def _save_state(run: Path, network: ColorizationNetwork, optimizer: torch.optim.Optimizer, scheduler: Any, counters: dict[str, Any]) -> None:
@@ -161,9 +160,7 @@ def _save_state(run: Path, network: ColorizationNetwork, optimizer: torch.optim.
         "counters": counters,
         "torch_rng": torch.random.get_rng_state(),
     }
-    temporary = run / (STATE_FILE + ".tmp")
-    torch.save(state, temporary)
-    os.replace(temporary, run / STATE_FILE)
+    write_atomically(run / STATE_FILE, lambda temporary: torch.save(state, temporary))
 
 
 def train(config: TrainingConfig, run: str | os.PathLike[str], *, resume: bool = False, device: str = "auto", max_steps: int | None = None, show_progress: bool = True) -> dict[str, Any]:
