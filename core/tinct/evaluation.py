@@ -197,7 +197,7 @@ def training_curve(log_path: str | os.PathLike[str], out_path: str | os.PathLike
             draw.line(points, fill=colour, width=2)
         for x, y in points:
             draw.ellipse([x - 3, y - 3, x + 3, y + 3], fill=colour)
-        draw.text((points[-1][0] - 150, points[-1][1] - 16), f"{name}: {low:.2f} → {values[-1]:.2f}", fill=colour)
+        draw.text((points[-1][0] - 150, points[-1][1] - 16), f"{name}: {low:.2f} to {values[-1]:.2f}", fill=colour)
     out = Path(out_path)
     save_image(np.asarray(image), out)
     return out
