@@ -158,7 +158,7 @@ class ColorizeRequest:
     height: int
     channels: int
     sample_format: str = "float32"
-    working_size: int = 512
+    working_size: int = 320  # the shipped model's calibrated working size
     saturation: float = 1.0
     device: str = "auto"
     model: str | None = None

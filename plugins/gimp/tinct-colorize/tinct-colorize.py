@@ -233,11 +233,11 @@ class TinctColorize(Gimp.PlugIn):
             "Works on the selection of the chosen layers; a grayscale image becomes RGB.",
             name,
         )
-        procedure.set_attribution("tinct contributors", "tinct contributors", "2025")
+        procedure.set_attribution("tinct contributors", "tinct contributors", "2026")
         flags = GObject.ParamFlags.READWRITE
         procedure.add_int_argument(
             "working-size", "_Working size", "Long side in pixels at which tinct looks at the image "
-            "(larger sees finer detail, smaller sees more context)", 16, 16384, 512, flags,
+            "(larger sees finer detail, smaller sees more context)", 16, 16384, 320, flags,
         )
         procedure.add_double_argument("saturation", "_Saturation", "Scales the predicted colour (0 = gray, 1 = as predicted)", 0.0, 4.0, 1.0, flags)
         procedure.add_choice_argument("output", "_Output", "Where the colour goes", _choice(OUTPUTS), "replace", flags)

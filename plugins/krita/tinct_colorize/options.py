@@ -23,7 +23,7 @@ _SETTINGS_GROUP = "tinct_colorize"
 class Options:
     """One colorization's options; the defaults are tinct's own."""
 
-    working_size: int = 512
+    working_size: int = 320  # the shipped model's calibrated working size
     saturation: float = 1.0
     output: str = "new_layer"
     device: str = "auto"
