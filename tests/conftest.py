@@ -12,7 +12,6 @@ from skimage.transform import resize
 import tinct
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-VALIDATION_PHOTOS = REPO_ROOT.parent / "shared" / "data" / "val"
 
 
 def gray_of(rgb: np.ndarray) -> np.ndarray:

@@ -9,9 +9,6 @@ from torch import nn
 
 # Network input: L* and optional user hints, stacked as channels.
 INPUT_CHANNELS = 4
-LIGHTNESS_CHANNEL = 0
-HINT_AB_CHANNELS = slice(1, 3)
-HINT_MASK_CHANNEL = 3
 # Scales that bring L* (0..100) and a*b* (about -110..110) to roughly [-1, 1].
 LIGHTNESS_SCALE = 50.0
 AB_SCALE = 110.0
