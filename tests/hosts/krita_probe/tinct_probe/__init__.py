@@ -103,7 +103,8 @@ class Probe(Extension):
             self._record["dialog"] = dialog.windowTitle()
             self._record["options"] = dataclasses.asdict(dialog.options())
             dialog.accept()
-        elif len(names) > 1 or self._polls >= POLL_LIMIT:
+        elif (len(names) > 1 and self._document.activeNode().name() == names[-1]) or self._polls >= POLL_LIMIT:
+            # Krita applies setActiveNode through its event loop: wait for it, not just for the layer.
             self._document.waitForDone()
             self._record["layers"] = names
             self._record["active"] = self._document.activeNode().name()
