@@ -123,12 +123,15 @@ def evaluate(
     if not baseline_path.is_file():
         raise TinctError(f"seed-style baseline model {baseline_path} not found; pass --baseline PATH")
     seed_baseline: Colorizer = load_model(baseline_path, device=device)
+    # One working size for every method, so the comparison is like for like.
+    working_size = working_size or colorizer.default_working_size
     truths, tinct_results, gray_results, seed_results = [], [], [], []
     hint_results: dict[int, list[np.ndarray]] = {count: [] for count in hint_counts}
     for index, path in enumerate(tqdm(paths, desc="evaluating", unit="photo")):
-        truth = to_float_image(load_image(path))[..., :3]
-        if truth.ndim != 3:
+        pixels = load_image(path)
+        if pixels.ndim != 3:
             continue
+        truth = to_float_image(pixels)[..., :3]
         gray = gray_version(truth)
         truths.append(truth)
         gray_results.append(gray)
@@ -142,7 +145,6 @@ def evaluate(
             hint_results[count].append(colorizer.colorize(gray, working_size=working_size, hints=points))
     if not truths:
         raise TinctError(f"no colour photos in {data}")
-    working_size = working_size or colorizer.default_working_size
     report = EvaluationReport(
         photos=len(truths),
         working_size=working_size,
