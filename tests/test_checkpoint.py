@@ -141,3 +141,14 @@ def test_calibration_is_stored_and_used(tmp_path, gray_photo):
     assert calibrated.default_working_size == 128
     plain = tinct.load_model(colorizer.save(tmp_path / "plain.safetensors"), device="cpu")
     np.testing.assert_array_equal(calibrated.colorize(gray_photo), plain.colorize(gray_photo, working_size=128, saturation=0.5))
+
+
+def test_decoding_temperature_is_saved_with_the_model(tmp_path, gray_photo):
+    colorizer = tinct.create_model(seed=0, device="cpu")
+    before = colorizer.colorize(gray_photo, working_size=128)
+    colorizer.network.set_temperature(0.9)
+    reloaded = tinct.load_model(colorizer.save(tmp_path / "warm.safetensors"), device="cpu")
+    assert reloaded.network.temperature == 0.9
+    # Equal up to the float16 rounding of the saved weights.
+    assert np.abs(reloaded.colorize(gray_photo, working_size=128).astype(int) - colorizer.colorize(gray_photo, working_size=128)).max() <= 1
+    assert np.abs(reloaded.colorize(gray_photo, working_size=128).astype(int) - before).max() > 0

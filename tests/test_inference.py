@@ -10,6 +10,7 @@ from skimage import color as skcolor
 
 import tinct
 from tinct.upsampling import bilinear_axis, guided_upsampling_coefficients, sample_bilinear
+from tinct.hints import fit_global_chroma_map
 from tinct.io import to_float_image
 
 from conftest import shipped_model_or_skip
@@ -187,6 +188,35 @@ def test_module_level_colorize_uses_default_model(monkeypatch, untrained_model_f
     result = tinct.colorize(gray_photo, working_size=256, device="cpu")
     expected = tinct.load_model(untrained_model_file, device="cpu").colorize(gray_photo, working_size=256)
     np.testing.assert_array_equal(result, expected)
+
+
+def _rotation(degrees: float) -> torch.Tensor:
+    angle = np.deg2rad(degrees)
+    return torch.tensor([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]], dtype=torch.float32)
+
+
+def test_global_chroma_map_undoes_a_hue_shift_the_hints_reveal():
+    """A prediction whose hues are all turned 60° and too saturated: a dozen hints fix it everywhere."""
+    generator = np.random.default_rng(1)
+    truth = torch.from_numpy(generator.normal(0, 25, (2, 40, 40)).astype(np.float32))
+    predicted = 1.4 * torch.einsum("ij,jhw->ihw", _rotation(60), truth)
+    cells = torch.from_numpy(generator.integers(0, 40, (12, 2)))
+    mapped = torch.einsum("ij,jhw->ihw", fit_global_chroma_map(predicted, truth, cells), predicted)
+    cosine = (mapped * truth).sum(0) / (mapped.norm(dim=0) * truth.norm(dim=0)).clamp_min(1e-6)
+    assert cosine.median() > 0.97
+    assert (mapped - truth).norm(dim=0).mean() < 0.3 * (predicted - truth).norm(dim=0).mean()
+
+
+def test_global_chroma_map_keeps_what_the_hints_confirm():
+    predicted = torch.zeros(2, 30, 30)
+    predicted[0], predicted[1] = 35.0, -20.0
+    cells = torch.tensor([[5, 5], [20, 12]])
+    colour = predicted[:, 0, 0]
+    mapped = fit_global_chroma_map(predicted, predicted.clone(), cells) @ colour
+    # A confirmed colour keeps its hue and most of its chroma.
+    hue_change = torch.rad2deg(torch.atan2(mapped[1], mapped[0]) - torch.atan2(colour[1], colour[0]))
+    assert abs(hue_change) < 2.0
+    assert 0.8 < mapped.norm() / colour.norm() <= 1.0
 
 
 def test_hints_are_honoured_at_their_points(untrained_colorizer, gray_photo):

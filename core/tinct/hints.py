@@ -24,9 +24,15 @@ HINT_POINT_SIZE = 3
 HINT_ALPHA_THRESHOLD = 0.5
 # Hint propagation: spatial reach (fraction of the long side), L* similarity width, and
 # the weight of the network's own prediction against the propagated corrections.
-HINT_REACH = 0.15
-HINT_LIGHTNESS_SIGMA = 12.0
+HINT_REACH = 0.3
+HINT_LIGHTNESS_SIGMA = 8.0
 HINT_PRIOR_WEIGHT = 0.05
+# The global chroma map fitted to the hints (ridge regression): the weight of the prior
+# "keep the prediction as it is", in Lab² × cells, and the variance of the prediction's
+# error per hinted cell, in Lab² (it shrinks colours the hints do not confirm towards
+# gray).  Both were chosen on the first 150 validation photos (see docs/model-card.md).
+HINT_IDENTITY_PRIOR = 500.0
+HINT_PREDICTION_VARIANCE = 75.0
 # At most this many hint cells steer the correction field (a hint layer can have many).
 MAX_HINT_CELLS = 1024
 
@@ -117,11 +123,40 @@ def sample_hint_points(image_rgb: np.ndarray, count: int, seed: int) -> list[Hin
     return points
 
 
+def fit_global_chroma_map(chroma: torch.Tensor, hint_ab: torch.Tensor, cells: torch.Tensor) -> torch.Tensor:
+    """The 2×2 linear map of a*b* that best carries the prediction to the hints, over the whole image.
+
+    Ridge regression ``A = (H Pᵀ + κ I)(P Pᵀ + (κ + n σ²) I)⁻¹`` over the ``n`` hinted cells,
+    with ``P`` the predicted and ``H`` the hinted a*b*: the prior κ (`HINT_IDENTITY_PRIOR`)
+    keeps the prediction when hints are few; the prediction-error variance σ²
+    (`HINT_PREDICTION_VARIANCE`) tones down colours the hints do not confirm.  Hints that
+    contradict the prediction everywhere (a wrong cast, over-saturation, a hue shift) thus
+    correct it everywhere, not only near the hints.
+
+    Parameters
+    ----------
+    chroma : ``(2, h, w)`` float32 predicted a*b*
+    hint_ab : ``(2, h, w)`` float32 hint a*b*
+    cells : ``(n, 2)`` long, (row, column) of the hinted cells
+
+    Returns
+    -------
+    ``(2, 2)`` float32 map, applied as ``A @ ab``
+    """
+    predicted = chroma[:, cells[:, 0], cells[:, 1]].double()
+    hinted = hint_ab[:, cells[:, 0], cells[:, 1]].double()
+    identity = torch.eye(2, dtype=torch.float64)
+    normal = predicted @ predicted.T + (HINT_IDENTITY_PRIOR + len(cells) * HINT_PREDICTION_VARIANCE) * identity
+    return ((hinted @ predicted.T + HINT_IDENTITY_PRIOR * identity) @ torch.linalg.inv(normal)).float()
+
+
 def propagate_hint_corrections(chroma: torch.Tensor, guide: torch.Tensor, hint_ab: torch.Tensor, hint_mask: torch.Tensor) -> torch.Tensor:
-    """Make the prediction agree with the hints, spreading each correction to similar pixels nearby.
+    """Make the prediction agree with the hints, globally and then locally.
 
     The network already takes the hints as input; this step guarantees they are honoured.
-    The correction (hint minus prediction) at each hinted cell is spread with a weight
+    First the whole prediction goes through the linear a*b* map that best fits the hints
+    (`fit_global_chroma_map`).  Then the remaining correction (hint minus prediction) at
+    each hinted cell is spread with a weight
     that falls with distance (`HINT_REACH` of the long side) and with L* difference
     (`HINT_LIGHTNESS_SIGMA`), as in edge-aware colour propagation (Levin et al. 2004,
     simplified to a normalised convolution), and fades where no hint is near.
@@ -142,6 +177,7 @@ def propagate_hint_corrections(chroma: torch.Tensor, guide: torch.Tensor, hint_a
         return chroma
     if len(cells) > MAX_HINT_CELLS:
         cells = cells[torch.linspace(0, len(cells) - 1, MAX_HINT_CELLS).long()]
+    chroma = torch.einsum("ij,jhw->ihw", fit_global_chroma_map(chroma, hint_ab, cells), chroma)
     rows, columns = cells[:, 0], cells[:, 1]
     corrections = hint_ab[:, rows, columns] - chroma[:, rows, columns]
     height, width = guide.shape

@@ -108,6 +108,11 @@ class TinctNet(ColorizationNetwork):
         y = F.interpolate(y, size=quarter.shape[-2:], mode="bilinear", align_corners=False)
         return self.classifier(self.up_quarter(torch.cat((y, quarter), dim=1)))
 
+    def set_temperature(self, temperature: float) -> None:
+        """Set the annealed-mean decoding temperature (1 is the plain mean, towards 0 the mode); saved with the model."""
+        self.temperature = temperature
+        self.config["temperature"] = temperature
+
     def predict_chroma(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
         return annealed_mean(self.logits(x, context), self.bin_centres, self.temperature)
 
