@@ -95,6 +95,31 @@ def test_resume_continues_exactly(photo_folder, tmp_path):
     assert model.training["step"] == 6 and model.training["images_seen"] == 24
 
 
+def test_fine_tuning_starts_from_the_initial_model(photo_folder, tmp_path):
+    train(tiny_config(photo_folder, seed=3), tmp_path / "first", max_steps=4, show_progress=False)
+    initial = tmp_path / "first" / "model.safetensors"
+    # A learning rate of zero keeps the weights: what the run saves is what it started from.
+    tuned = tiny_config(photo_folder, initial_model=str(initial), learning_rate=0.0, weight_decay=0.0)
+    train(tuned, tmp_path / "tuned", max_steps=1, show_progress=False)
+    started_from = tinct.load_model(initial, device="cpu").network.state_dict()
+    saved = network_weights(tmp_path / "tuned")
+    weight = "classifier.weight"
+    torch.testing.assert_close(saved[weight], started_from[weight].to(saved[weight].dtype), rtol=0, atol=0)
+    # Without an initial model the same settings start from the seed's random weights.
+    train(tiny_config(photo_folder, learning_rate=0.0, weight_decay=0.0), tmp_path / "plain", max_steps=1, show_progress=False)
+    assert not torch.equal(network_weights(tmp_path / "plain")[weight], saved[weight])
+    with pytest.raises(tinct.TrainingError, match="not 'seed-autoencoder'"):
+        train(tiny_config(photo_folder, architecture="seed-autoencoder", network_config={}, initial_model=str(initial)), tmp_path / "wrong", max_steps=1, show_progress=False)
+
+
+def test_weaker_rebalancing_flattens_the_class_weights(photo_folder, tmp_path):
+    weights = {}
+    for mix in (0.5, 0.9):
+        train(tiny_config(photo_folder, rebalance_uniform_mix=mix), tmp_path / str(mix), max_steps=1, show_progress=False)
+        weights[mix] = network_weights(tmp_path / str(mix))["bin_weights"]
+    assert weights[0.9].max() / weights[0.9].min() < weights[0.5].max() / weights[0.5].min()
+
+
 def test_starting_over_an_existing_run_is_refused(photo_folder, tmp_path):
     train(tiny_config(photo_folder), tmp_path / "run", max_steps=1, show_progress=False)
     with pytest.raises(tinct.TrainingError, match="pass --resume"):

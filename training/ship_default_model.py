@@ -27,8 +27,8 @@ from tinct.training.data_cache import list_images
 MINIMUM_COLOURFULNESS_RATIO = 0.78
 # Working size 320 beat 256 for the first model (PSNR and colourfulness); it stays fixed.
 WORKING_SIZE = 320
-TEMPERATURES = (0.38, 0.5, 0.65, 0.8)
-CHROMA_SCALES = (0.7, 0.8, 0.9, 1.0)
+TEMPERATURES = (0.38, 0.5, 0.65)
+CHROMA_SCALES = (0.7, 0.75, 0.8, 0.85, 0.9)
 
 
 def main(run: Path, validation: Path) -> None:

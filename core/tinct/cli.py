@@ -128,7 +128,7 @@ def command_train(args: argparse.Namespace) -> int:
     from .training.trainer import TrainingConfig, train
 
     settings: dict = json.loads(args.config.read_text()) if args.config else {}
-    for name in ("data", "validation_data", "total_images", "batch_size", "learning_rate", "crop_size", "final_crop_size", "architecture", "seed"):
+    for name in ("data", "validation_data", "total_images", "batch_size", "learning_rate", "crop_size", "final_crop_size", "architecture", "seed", "initial_model"):
         value = getattr(args, name)
         if value is not None:
             settings[name] = value
@@ -212,6 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--final-crop-size", type=_positive_int)
     train.add_argument("--architecture")
     train.add_argument("--seed", type=int)
+    train.add_argument("--initial-model", help="fine-tune: start from this model file's weights (a new run with its own schedule)")
     train.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its last checkpoint")
     train.add_argument("--max-steps", type=_positive_int, help="stop after this many steps in this call")
     train.add_argument("--device", choices=DEVICE_CHOICES, default="auto")

@@ -72,13 +72,15 @@ def soft_targets(ab: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
     return targets.reshape(batch, height, width, -1).permute(0, 3, 1, 2)
 
 
-def rebalancing_weights(bin_counts: np.ndarray, centres: np.ndarray) -> np.ndarray:
+def rebalancing_weights(bin_counts: np.ndarray, centres: np.ndarray, uniform_mix: float = REBALANCE_UNIFORM_MIX) -> np.ndarray:
     """Per-bin loss weights that up-weight rare colours (Zhang et al. 2016, eq. 3–4).
 
     Parameters
     ----------
     bin_counts : array ``(Q,)``, how many training pixels fell nearest to each bin
     centres : array ``(Q, 2)``
+    uniform_mix : λ in [0, 1], the share of the uniform distribution mixed into the
+        empirical one; 1 turns rebalancing off, smaller values favour rare colours more
 
     Returns
     -------
@@ -90,7 +92,7 @@ def rebalancing_weights(bin_counts: np.ndarray, centres: np.ndarray) -> np.ndarr
     kernel = np.exp(-distances / (2 * SOFT_TARGET_SIGMA**2))
     smoothed = kernel @ probability
     smoothed /= smoothed.sum()
-    weights = 1.0 / ((1 - REBALANCE_UNIFORM_MIX) * smoothed + REBALANCE_UNIFORM_MIX / len(centres))
+    weights = 1.0 / ((1 - uniform_mix) * smoothed + uniform_mix / len(centres))
     weights /= (smoothed * weights).sum()
     return weights.astype(np.float32)
 

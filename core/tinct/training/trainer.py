@@ -30,13 +30,13 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from ..atomic import write_atomically
-from ..checkpoint import save_network
 from ..colour import lab_to_rgb
 from ..devices import bf16_training_supported, resolve_device
 from ..errors import TrainingError
 from ..metrics import colourfulness, mean_ciede2000, psnr_8bit
 from ..models.base import ColorizationNetwork, encode_input
-from ..models.chroma_bins import rebalancing_weights
+from ..checkpoint import load_network, save_network
+from ..models.chroma_bins import REBALANCE_UNIFORM_MIX, rebalancing_weights
 from ..models.registry import build_network
 from .batches import lab_from_bytes, training_batch
 from .data_cache import TrainingSet, load_training_set
@@ -65,6 +65,8 @@ class TrainingConfig:
     final_fraction: float = 0.25
     min_crop_scale: float = 0.6
     hints: bool = True
+    rebalance_uniform_mix: float = REBALANCE_UNIFORM_MIX
+    initial_model: str | None = None
     precision: str = "auto"
     seed: int = 0
     checkpoint_minutes: float = 5.0
@@ -181,8 +183,12 @@ def train(config: TrainingConfig, run: str | os.PathLike[str], *, resume: bool =
     data = load_training_set(config.data, show_progress=show_progress and is_main)
     validation = load_training_set(config.validation_data, show_progress=show_progress and is_main) if config.validation_data and is_main else None
     network = build_network(config.architecture, config.network_config, seed=config.seed)
-    if hasattr(network, "bin_weights"):
-        network.bin_weights.copy_(torch.from_numpy(rebalancing_weights(data.bin_counts, network.bin_centres.numpy())))
+    if config.initial_model and not resume:
+        # Fine-tuning: start from a trained model's weights, with this run's own schedule.
+        initial, metadata = load_network(config.initial_model)
+        if metadata["architecture"] != config.architecture:
+            raise TrainingError(f"initial model {config.initial_model} is a {metadata['architecture']!r} network, not {config.architecture!r}")
+        network.load_state_dict(initial.state_dict())
     network = network.to(torch_device).train()
     use_bf16 = config.precision == "bf16" or (config.precision == "auto" and bf16_training_supported(torch_device))
     channels_last = torch_device.type == "cpu"
@@ -198,7 +204,10 @@ def train(config: TrainingConfig, run: str | os.PathLike[str], *, resume: bool =
         scheduler.load_state_dict(state["scheduler"])
         counters = dict(state["counters"])
         torch.random.set_rng_state(state["torch_rng"])
-    elif is_main:
+    if hasattr(network, "bin_weights"):
+        weights = rebalancing_weights(data.bin_counts, network.bin_centres.cpu().numpy(), config.rebalance_uniform_mix)
+        network.bin_weights.copy_(torch.from_numpy(weights))
+    if not resume and is_main:
         run.mkdir(parents=True, exist_ok=True)
         _write_json_atomically(run / CONFIG_FILE, asdict(config))
     trained = network
