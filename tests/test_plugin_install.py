@@ -5,8 +5,10 @@ from __future__ import annotations
 import filecmp
 import json
 import os
+import shutil
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 import pytest
@@ -115,3 +117,38 @@ def test_unwritable_destination_is_a_tinct_error(tmp_path: Path) -> None:
     blocker.write_text("not a folder")
     with pytest.raises(PluginInstallError, match="cannot install the gimp plug-in"):
         install_plugin("gimp", dest=blocker / "plug-ins")
+
+
+@pytest.mark.slow
+def test_plugins_install_from_a_built_wheel(tmp_path: Path) -> None:
+    """`pip install tinct` (no checkout) carries the plug-ins: install-plugin finds them in the environment."""
+    root = PLUGINS.parent
+    source = tmp_path / "source"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        (source / name).write_bytes((root / name).read_bytes())
+    for name in ("core", "plugins"):
+        shutil.copytree(root / name, source / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--quiet"]
+    subprocess.run([*pip, "wheel", "--no-deps", "--wheel-dir", str(tmp_path / "wheels"), str(source)], check=True, timeout=600)
+    environment = tmp_path / "env"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(environment)], check=True, timeout=120)
+    python = environment / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+    wheel = next((tmp_path / "wheels").glob("tinct-*.whl"))
+    subprocess.run([*pip, "--python", str(python), "install", "--no-deps", str(wheel)], check=True, timeout=600)
+    # tinct's dependencies come from this test's environment, tinct itself from the wheel.
+    site_packages = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"], capture_output=True, text=True, check=True).stdout.strip()
+    Path(site_packages, "test-dependencies.pth").write_text(sysconfig.get_path("purelib") + "\n")
+    for host, package in (("gimp", "tinct-colorize"), ("krita", "tinct_colorize")):
+        completed = subprocess.run(
+            [str(python), "-m", "tinct.cli", "install-plugin", host, "--dest", str(tmp_path / host)], capture_output=True, text=True, timeout=300, cwd=tmp_path
+        )
+        assert completed.returncode == 0, completed.stderr
+        installed = tmp_path / host / package
+        sources = PLUGINS / host / package
+        assert source_entries(installed) == source_entries(sources) | {"worker_protocol.py", "tinct-plugin.json"}
+        for name in source_entries(sources):
+            assert filecmp.cmp(installed / name, sources / name, shallow=False)
+        assert json.loads((installed / "tinct-plugin.json").read_text()) == {"python": str(python)}
+    assert os.access(tmp_path / "gimp" / "tinct-colorize" / "tinct-colorize.py", os.X_OK)
+    assert (tmp_path / "krita" / "tinct_colorize.desktop").is_file()

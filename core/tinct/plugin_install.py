@@ -20,7 +20,8 @@ krita  ``tinct_colorize/`` (protocol and config  Krita 5: Linux ``$XDG_DATA_HOME
 ====== ========================================= ==============================================
 
 The plug-in sources are read from the ``plugins/`` folder of the source checkout tinct runs
-from (a ``pip install -e`` install).
+from (a ``pip install -e`` install), else from ``share/tinct/plugins`` of the environment
+tinct was installed into (the wheel carries them as data files).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import os
 import shutil
 import stat
 import sys
+import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,18 +90,29 @@ def user_plugin_folder(host: str) -> Path:
     raise PluginInstallError(f"unknown plug-in host {host!r}; choose one of {', '.join(HOSTS)}")
 
 
+def _plugin_source_candidates(host: str) -> list[Path]:
+    """Where ``plugins/<host>`` may be: the source checkout, then the installed data files."""
+    candidates = [Path(__file__).resolve().parents[2] / "plugins" / host]
+    for scheme in (None, f"{os.name}_user"):
+        try:
+            data = sysconfig.get_path("data", scheme) if scheme else sysconfig.get_path("data")
+        except KeyError:
+            continue
+        candidates.append(Path(data) / "share" / "tinct" / "plugins" / host)
+    return candidates
+
+
 def _plugin_sources(host: str) -> Path:
-    """``plugins/<host>`` of the source checkout this tinct runs from."""
-    sources = Path(__file__).resolve().parents[2] / "plugins" / host
+    """The folder holding the ``host`` plug-in's files (see `_plugin_source_candidates`)."""
     layout = _LAYOUTS[host]
-    needed = [sources / layout.package, *(sources / name for name in layout.beside)]
-    missing = [str(path) for path in needed if not path.exists()]
-    if missing:
-        raise PluginInstallError(
-            f"the {host} plug-in files are not where tinct expects them ({', '.join(missing)}); "
-            "install tinct from its source checkout with `pip install -e <checkout>`"
-        )
-    return sources
+    candidates = _plugin_source_candidates(host)
+    for sources in candidates:
+        if (sources / layout.package).is_dir() and all((sources / name).exists() for name in layout.beside):
+            return sources
+    raise PluginInstallError(
+        f"the {host} plug-in files are not installed (looked in {', '.join(map(str, candidates))}); "
+        "reinstall tinct with pip, or install it from its source checkout with `pip install -e <checkout>`"
+    )
 
 
 def _remove(path: Path) -> None:
