@@ -181,7 +181,7 @@ def test_eval_reports_metrics_baselines_hints_and_contact_sheet(photo_folder, tm
 
 
 def test_validation_log_and_training_curve(photo_folder, tmp_path):
-    from tinct.evaluation import training_curve
+    from tinct.evaluation import read_training_logs, training_curve
 
     config = tiny_config(photo_folder, validation_data=str(photo_folder), validation_minutes=0.0, validation_images=4)
     train(config, tmp_path / "run", max_steps=3, show_progress=False)
@@ -191,3 +191,9 @@ def test_validation_log_and_training_curve(photo_folder, tmp_path):
     chart = tinct.load_image(training_curve(tmp_path / "run" / "log.jsonl", tmp_path / "curve.png"))
     assert chart.shape == (360, 720, 3)
     assert ((chart == (200, 60, 30)).all(axis=-1)).sum() > 20
+    # A fine-tuning's log continues the first run's: its wall times start where that one ended.
+    log = tmp_path / "run" / "log.jsonl"
+    chained = read_training_logs([log, log])
+    assert [record["step"] for record in chained] == [1, 2, 3, 1, 2, 3]
+    assert [record["wall_seconds"] for record in chained[3:]] == [record["wall_seconds"] + records[-1]["wall_seconds"] for record in records]
+    assert tinct.load_image(training_curve([log, log], tmp_path / "chained.png")).shape == (360, 720, 3)

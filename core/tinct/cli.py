@@ -226,7 +226,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--limit", type=_positive_int, help="use only the first N photos")
     evaluate.add_argument("--working-size", type=_positive_int, default=None, help="default: the model's calibrated size")
     evaluate.add_argument("--contact-sheet", type=_positive_int, default=12, help="photos on the contact sheet")
-    evaluate.add_argument("--training-log", type=Path, help="a run's log.jsonl: also draw quality against training time")
+    evaluate.add_argument(
+        "--training-log", type=Path, action="append", help="a run's log.jsonl: also draw quality against training time (repeat for a run and its fine-tuning)"
+    )
     evaluate.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
     evaluate.set_defaults(handler=command_eval)
 

@@ -169,17 +169,32 @@ def evaluate(
     return report
 
 
-def training_curve(log_path: str | os.PathLike[str], out_path: str | os.PathLike[str], metric: str = "colourfulness_ratio") -> Path:
-    """Draw a validation metric against training wall time from a run's ``log.jsonl`` (PNG).
+def read_training_logs(log_paths: str | os.PathLike[str] | list[str | os.PathLike[str]]) -> list[dict[str, Any]]:
+    """The validation records of one run's ``log.jsonl``, or of several runs that continue one
+    another (a fine-tuning after its initial run), each starting at the wall time the one
+    before it ended."""
+    records: list[dict[str, Any]] = []
+    for log_path in [log_paths] if isinstance(log_paths, (str, os.PathLike)) else log_paths:
+        offset = records[-1]["wall_seconds"] if records else 0.0
+        run = [json.loads(line) for line in Path(log_path).read_text().splitlines() if line.strip()]
+        records += [{**record, "wall_seconds": record["wall_seconds"] + offset} for record in run]
+    return records
+
+
+def training_curve(
+    log_paths: str | os.PathLike[str] | list[str | os.PathLike[str]], out_path: str | os.PathLike[str], metric: str = "colourfulness_ratio"
+) -> Path:
+    """Draw a validation metric against training wall time from runs' ``log.jsonl`` files (PNG).
 
     Each log line holds ``wall_seconds`` and the metrics of one validation; the chart shows
-    ``metric`` (and PSNR, on its own scale) so quality per CPU-hour can be read off.
+    ``metric`` (and PSNR, on its own scale) so quality per CPU-hour can be read off.  Several
+    logs are chained as `read_training_logs` does.
     """
     from PIL import ImageDraw
 
-    records = [json.loads(line) for line in Path(log_path).read_text().splitlines() if line.strip()]
+    records = read_training_logs(log_paths)
     if not records:
-        raise TinctError(f"{log_path} holds no validation records yet")
+        raise TinctError(f"{log_paths} holds no validation records yet")
     width, height, margin = 720, 360, 56
     image = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(image)
