@@ -174,6 +174,10 @@ def test_eval_reports_metrics_baselines_hints_and_contact_sheet(photo_folder, tm
     assert set(report.hints) == {0, 10}
     saved = json.loads((tmp_path / "eval" / "report.json").read_text())
     assert saved["methods"]["tinct"]["psnr"] == pytest.approx(report.methods["tinct"].psnr)
+    # Per-photo results let a reader score any subset; they average to the table.
+    assert [result["photo"] for result in saved["photo_results"]] == sorted(f"{name}.jpg" for name in SAMPLE_PHOTOS)[:4]
+    assert np.mean([result["seed-autoencoder"]["ciede2000"] for result in saved["photo_results"]]) == pytest.approx(report.methods["seed-autoencoder"].ciede2000)
+    assert np.mean([result["hints"]["10"]["psnr"] for result in saved["photo_results"]]) == pytest.approx(report.hints[10]["psnr"])
     sheet = tinct.load_image(tmp_path / "eval" / "contact-sheet.png")
     assert sheet.shape[0] == 3 * 192 and sheet.shape[2] == 3
     again = evaluate(photo_folder, model=untrained_model_file, baseline=baseline, device="cpu", limit=4, hint_counts=(0, 10))

@@ -51,6 +51,8 @@ class EvaluationReport:
     hints: dict[int, dict[str, float]] = field(default_factory=dict)
     model: str = ""
     baseline: str = ""
+    photo_results: list[dict[str, Any]] = field(default_factory=list)
+    """Per photo: its file name, `photo_scores` of each method, PSNR and CIEDE2000 per hint count."""
 
     def table(self) -> str:
         lines = [f"{self.photos} photos, working size {self.working_size}; model {self.model}", ""]
@@ -74,17 +76,33 @@ def gray_version(rgb: np.ndarray) -> np.ndarray:
     return lab_to_rgb(lab)
 
 
+def photo_scores(prediction: np.ndarray, truth: np.ndarray) -> dict[str, float]:
+    """One colorization's metrics against its true photo (float RGB in [0, 1]): psnr, ssim,
+    ciede2000, colourfulness and the truth's colourfulness."""
+    return {
+        "psnr": psnr_8bit(prediction, truth),
+        "ssim": ssim_8bit(prediction, truth),
+        "ciede2000": mean_ciede2000(prediction, truth),
+        "colourfulness": colourfulness(prediction),
+        "colourfulness_truth": colourfulness(truth),
+    }
+
+
+def mean_scores(per_photo: list[dict[str, float]]) -> MethodScores:
+    """The means of `photo_scores` over photos; the colourfulness ratio is of the means."""
+    means = {name: float(np.mean([scores[name] for scores in per_photo])) for name in per_photo[0]}
+    return MethodScores(
+        psnr=means["psnr"],
+        ssim=means["ssim"],
+        ciede2000=means["ciede2000"],
+        colourfulness=means["colourfulness"],
+        colourfulness_ratio=means["colourfulness"] / max(means["colourfulness_truth"], 1e-9),
+    )
+
+
 def score_method(predictions: list[np.ndarray], truths: list[np.ndarray]) -> MethodScores:
     """Mean metrics of one method's colorizations against the true photos (float RGB in [0, 1])."""
-    colourful = [colourfulness(p) for p in predictions]
-    truth_colourful = [colourfulness(t) for t in truths]
-    return MethodScores(
-        psnr=float(np.mean([psnr_8bit(p, t) for p, t in zip(predictions, truths)])),
-        ssim=float(np.mean([ssim_8bit(p, t) for p, t in zip(predictions, truths)])),
-        ciede2000=float(np.mean([mean_ciede2000(p, t) for p, t in zip(predictions, truths)])),
-        colourfulness=float(np.mean(colourful)),
-        colourfulness_ratio=float(np.mean(colourful) / max(np.mean(truth_colourful), 1e-9)),
-    )
+    return mean_scores([photo_scores(p, t) for p, t in zip(predictions, truths)])
 
 
 def contact_sheet(rows: list[tuple[np.ndarray, ...]], height: int = CONTACT_SHEET_HEIGHT) -> np.ndarray:
@@ -125,47 +143,51 @@ def evaluate(
     seed_baseline: Colorizer = load_model(baseline_path, device=device)
     # One working size for every method, so the comparison is like for like.
     working_size = working_size or colorizer.default_working_size
-    truths, tinct_results, gray_results, seed_results = [], [], [], []
-    hint_results: dict[int, list[np.ndarray]] = {count: [] for count in hint_counts}
+    methods = ("tinct", "gray", "seed-autoencoder")
+    photo_results: list[dict[str, Any]] = []
+    sheet_candidates: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    sheet_every = max(1, len(paths) // max(contact_sheet_count, 1))
     for index, path in enumerate(tqdm(paths, desc="evaluating", unit="photo")):
         pixels = load_image(path)
         if pixels.ndim != 3:
             continue
         truth = to_float_image(pixels)[..., :3]
         gray = gray_version(truth)
-        truths.append(truth)
-        gray_results.append(gray)
-        tinct_results.append(colorizer.colorize(gray, working_size=working_size))
-        seed_results.append(seed_baseline.colorize(gray, working_size=working_size))
+        colorized = {
+            "tinct": colorizer.colorize(gray, working_size=working_size),
+            "gray": gray,
+            "seed-autoencoder": seed_baseline.colorize(gray, working_size=working_size),
+        }
+        result: dict[str, Any] = {"photo": Path(path).name, **{name: photo_scores(colorized[name], truth) for name in methods}, "hints": {}}
         for count in hint_counts:
             if count == 0:
-                hint_results[count].append(tinct_results[-1])
-                continue
-            points = sample_hint_points(truth, count, seed=index)
-            hint_results[count].append(colorizer.colorize(gray, working_size=working_size, hints=points))
-    if not truths:
+                hinted = colorized["tinct"]
+            else:
+                hinted = colorizer.colorize(gray, working_size=working_size, hints=sample_hint_points(truth, count, seed=index))
+            result["hints"][str(count)] = {"psnr": psnr_8bit(hinted, truth), "ciede2000": mean_ciede2000(hinted, truth)}
+        photo_results.append(result)
+        if index % sheet_every == 0 and len(sheet_candidates) < contact_sheet_count:
+            sheet_candidates.append((gray, colorized["tinct"], truth))
+    if not photo_results:
         raise TinctError(f"no colour photos in {data}")
     report = EvaluationReport(
-        photos=len(truths),
+        photos=len(photo_results),
         working_size=working_size,
-        methods={"tinct": score_method(tinct_results, truths), "gray": score_method(gray_results, truths), "seed-autoencoder": score_method(seed_results, truths)},
+        methods={name: mean_scores([result[name] for result in photo_results]) for name in methods},
         hints={
-            count: {
-                "psnr": float(np.mean([psnr_8bit(p, t) for p, t in zip(results, truths)])),
-                "ciede2000": float(np.mean([mean_ciede2000(p, t) for p, t in zip(results, truths)])),
-            }
-            for count, results in hint_results.items()
+            count: {metric: float(np.mean([result["hints"][str(count)][metric] for result in photo_results])) for metric in ("psnr", "ciede2000")}
+            for count in hint_counts
         },
         model=str(colorizer.path),
         baseline=str(baseline_path),
+        photo_results=photo_results,
     )
     if out_dir is not None:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         (out / "report.json").write_text(json.dumps(report.to_json(), indent=2))
-        step = max(1, len(truths) // max(contact_sheet_count, 1))
-        chosen = list(range(0, len(truths), step))[:contact_sheet_count]
-        save_image(contact_sheet([(gray_results[i], tinct_results[i], truths[i]) for i in chosen]), out / "contact-sheet.png")
+        if sheet_candidates:
+            save_image(contact_sheet(sheet_candidates), out / "contact-sheet.png")
     return report
 
 
