@@ -6,7 +6,8 @@ Calibration, on the first half of the validation photos: for each decoding tempe
 the chroma scale that brings colourfulness to `MINIMUM_COLOURFULNESS_RATIO` of the
 truth's (colourfulness grows about in proportion to the scale, so one probe at scale 1
 predicts it; the scale is then nudged up until the ratio holds); of these, the temperature
-with the best PSNR wins.  The ratio keeps a margin above the 0.75 the quality bar asks for.
+with the lowest mean CIEDE2000 (the perceptual colour error) wins — PSNR varies little
+between them.  The ratio keeps a margin above the 0.75 the quality bar asks for.
 A fine-tuned run's record includes the record of the model it started from.
 The model is then written, float16, to ``core/tinct/default_model/`` with its training
 record, and the seed-style baseline beside it. `tinct eval` on all photos gives the
@@ -28,7 +29,7 @@ from tinct.training.data_cache import list_images
 MINIMUM_COLOURFULNESS_RATIO = 0.78
 # Working size 320 beat 256 for the first model (PSNR and colourfulness); it stays fixed.
 WORKING_SIZE = 320
-TEMPERATURES = (0.25, 0.38, 0.5, 0.65)
+TEMPERATURES = (0.15, 0.25, 0.38, 0.5)
 SCALE_NUDGE = 1.03
 
 
@@ -49,8 +50,8 @@ def main(run: Path, validation: Path) -> None:
         chroma_scale = round(MINIMUM_COLOURFULNESS_RATIO / max(score(temperature, 1.0).colourfulness_ratio, 1e-3), 3)
         while (scores := score(temperature, chroma_scale)).colourfulness_ratio < MINIMUM_COLOURFULNESS_RATIO:
             chroma_scale = round(chroma_scale * SCALE_NUDGE, 3)
-        candidates.append((scores.psnr, temperature, chroma_scale))
-    _, temperature, chroma_scale = max(candidates)
+        candidates.append((scores.ciede2000, temperature, chroma_scale))
+    _, temperature, chroma_scale = min(candidates)
     colorizer.network.set_temperature(temperature)
     calibration = {"working_size": WORKING_SIZE, "chroma_scale": chroma_scale, "temperature": temperature, "calibrated_on": f"{len(truths)} photos of {validation.name}"}
     training = colorizer.training | {"run": run.name, "log": [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]}
