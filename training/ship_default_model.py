@@ -1,19 +1,21 @@
 """Calibrate a trained run's model and ship it as tinct's default model.
 
-    python training/ship_default_model.py training/runs/tinct-unet-v1 ../shared/data/val
+    python training/ship_default_model.py training/runs/tinct-unet-v2-finetune ../shared/data/val
 
-Calibration, on the first half of the validation photos: for each decoding temperature,
-the chroma scale that brings colourfulness to `MINIMUM_COLOURFULNESS_RATIO` of the
-truth's (colourfulness grows about in proportion to the scale, so one probe at scale 1
-predicts it; the scale is then nudged up until the ratio holds); of these, the temperature
-with the lowest mean CIEDE2000 (the perceptual colour error) wins — PSNR varies little
-between them.  Temperatures below Zhang et al.'s 0.38 are left out: nearer the mode, regions
-where the classifier hesitates between two colours break into red and blue blotches (seen
-at 0.15 on a T-shirt and a road of the validation set, although its ΔE00 was lower).  The ratio keeps a margin above the 0.75 the quality bar asks for.
-A fine-tuned run's record includes the record of the model it started from.
+Calibration uses the first half of the validation photos.  For each decoding temperature
+it finds the chroma scale that brings colourfulness to `MINIMUM_COLOURFULNESS_RATIO` of
+the truth's (a margin above the quality bar's 0.75): colourfulness grows about in
+proportion to the scale, so one probe at scale 1 predicts it, and the scale is then nudged
+up until the ratio holds.  Of these, the temperature with the lowest mean CIEDE2000 wins
+(PSNR varies little between them).  Temperatures below Zhang et al.'s 0.38 are left out:
+nearer the mode, regions where the classifier hesitates between two colours break into red
+and blue blotches (seen at 0.15 on a T-shirt and a road of the validation set, although
+its ΔE00 was lower).  The temperature is saved in the network's config.
+
 The model is then written, float16, to ``core/tinct/default_model/`` with its training
-record, and the seed-style baseline beside it. `tinct eval` on all photos gives the
-figures reported in docs/model-card.md.
+record (a fine-tuned run's includes the record of the model it started from), and the
+seed-style baseline beside it.  `tinct eval` on all photos gives the figures reported in
+docs/model-card.md.
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ def main(run: Path, validation: Path) -> None:
         candidates.append((scores.ciede2000, temperature, chroma_scale))
     _, temperature, chroma_scale = min(candidates)
     colorizer.network.set_temperature(temperature)
-    calibration = {"working_size": WORKING_SIZE, "chroma_scale": chroma_scale, "temperature": temperature, "calibrated_on": f"{len(truths)} photos of {validation.name}"}
+    calibration = {"working_size": WORKING_SIZE, "chroma_scale": chroma_scale, "calibrated_on": f"{len(truths)} photos of {validation.name}"}
     training = colorizer.training | {"run": run.name, "log": [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]}
     initial_model = colorizer.training.get("config", {}).get("initial_model")
     if initial_model and Path(initial_model).is_file():
@@ -63,7 +65,7 @@ def main(run: Path, validation: Path) -> None:
     colorizer.save(PACKAGE_MODEL, training=training, calibration=calibration)
     baseline = tinct.load_model(run.parent / "seed-autoencoder" / "model.safetensors", device="cpu")
     baseline.save(SEED_BASELINE_MODEL)
-    print(f"shipped {PACKAGE_MODEL} ({PACKAGE_MODEL.stat().st_size / 1e6:.1f} MB) with {calibration}; baseline {SEED_BASELINE_MODEL}")
+    print(f"shipped {PACKAGE_MODEL} ({PACKAGE_MODEL.stat().st_size / 1e6:.1f} MB) with temperature {temperature}, {calibration}; baseline {SEED_BASELINE_MODEL}")
 
 
 if __name__ == "__main__":

@@ -156,10 +156,10 @@ def propagate_hint_corrections(chroma: torch.Tensor, guide: torch.Tensor, hint_a
     The network already takes the hints as input; this step guarantees they are honoured.
     First the whole prediction goes through the linear a*b* map that best fits the hints
     (`fit_global_chroma_map`).  Then the remaining correction (hint minus prediction) at
-    each hinted cell is spread with a weight
-    that falls with distance (`HINT_REACH` of the long side) and with L* difference
-    (`HINT_LIGHTNESS_SIGMA`), as in edge-aware colour propagation (Levin et al. 2004,
-    simplified to a normalised convolution), and fades where no hint is near.
+    each hinted cell is spread with a weight that falls with distance (`HINT_REACH` of the
+    long side) and with L* difference (`HINT_LIGHTNESS_SIGMA`), as in edge-aware colour
+    propagation (Levin et al. 2004, simplified to a normalised convolution), and fades
+    where no hint is near.
 
     Parameters
     ----------

@@ -92,14 +92,9 @@ def user_plugin_folder(host: str) -> Path:
 
 def _plugin_source_candidates(host: str) -> list[Path]:
     """Where ``plugins/<host>`` may be: the source checkout, then the installed data files."""
-    candidates = [Path(__file__).resolve().parents[2] / "plugins" / host]
-    for scheme in (None, f"{os.name}_user"):
-        try:
-            data = sysconfig.get_path("data", scheme) if scheme else sysconfig.get_path("data")
-        except KeyError:
-            continue
-        candidates.append(Path(data) / "share" / "tinct" / "plugins" / host)
-    return candidates
+    checkout = Path(__file__).resolve().parents[2] / "plugins" / host
+    schemes = (sysconfig.get_default_scheme(), sysconfig.get_preferred_scheme("user"))
+    return [checkout, *(Path(sysconfig.get_path("data", scheme)) / "share" / "tinct" / "plugins" / host for scheme in schemes)]
 
 
 def _plugin_sources(host: str) -> Path:

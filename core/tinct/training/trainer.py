@@ -30,12 +30,12 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from ..atomic import write_atomically
+from ..checkpoint import load_network, save_network
 from ..colour import lab_to_rgb
 from ..devices import bf16_training_supported, resolve_device
 from ..errors import TrainingError
 from ..metrics import colourfulness, mean_ciede2000, psnr_8bit
 from ..models.base import ColorizationNetwork, encode_input
-from ..checkpoint import load_network, save_network
 from ..models.chroma_bins import REBALANCE_UNIFORM_MIX, rebalancing_weights
 from ..models.registry import build_network
 from .batches import lab_from_bytes, training_batch
@@ -180,8 +180,6 @@ def train(config: TrainingConfig, run: str | os.PathLike[str], *, resume: bool =
         config = TrainingConfig.from_dict(json.loads((run / CONFIG_FILE).read_text()))
     elif (run / STATE_FILE).exists():
         raise TrainingError(f"run folder {run} already holds a training state; pass --resume to continue it or choose another folder")
-    data = load_training_set(config.data, show_progress=show_progress and is_main)
-    validation = load_training_set(config.validation_data, show_progress=show_progress and is_main) if config.validation_data and is_main else None
     network = build_network(config.architecture, config.network_config, seed=config.seed)
     if config.initial_model and not resume:
         # Fine-tuning: start from a trained model's weights, with this run's own schedule.
@@ -189,6 +187,8 @@ def train(config: TrainingConfig, run: str | os.PathLike[str], *, resume: bool =
         if metadata["architecture"] != config.architecture:
             raise TrainingError(f"initial model {config.initial_model} is a {metadata['architecture']!r} network, not {config.architecture!r}")
         network.load_state_dict(initial.state_dict())
+    data = load_training_set(config.data, show_progress=show_progress and is_main)
+    validation = load_training_set(config.validation_data, show_progress=show_progress and is_main) if config.validation_data and is_main else None
     network = network.to(torch_device).train()
     use_bf16 = config.precision == "bf16" or (config.precision == "auto" and bf16_training_supported(torch_device))
     channels_last = torch_device.type == "cpu"
