@@ -231,3 +231,24 @@ def test_hints_are_honoured_at_their_points(untrained_colorizer, gray_photo):
         assert np.linalg.norm(got - wanted) < 0.35 * np.linalg.norm(before - wanted)
     # Far from both hints (and unlike them in lightness) the prediction is left nearly alone.
     assert np.abs(hinted[190:, :20, 1:] - plain[190:, :20, 1:]).mean() < np.abs(hinted[45:56, 55:66, 1:] - plain[45:56, 55:66, 1:]).mean()
+
+
+def test_decode_smoothing_settles_a_hesitant_region_on_its_majority_colour():
+    from tinct.models.chroma_bins import annealed_mean, in_gamut_bin_centres
+
+    centres = torch.from_numpy(in_gamut_bin_centres())
+    red = int(torch.cdist(torch.tensor([[60.0, 40.0]]), centres).argmin())
+    blue = int(torch.cdist(torch.tensor([[0.0, -60.0]]), centres).argmin())
+    # Every pixel is unsure, leaning red in two of three columns and blue in the third:
+    # sharpened alone, the columns become a red/blue mosaic; smoothed first, all lean red.
+    logits = torch.full((1, len(centres), 9, 9), -20.0)
+    logits[0, red] = 0.0
+    logits[0, blue] = 0.0
+    logits[0, red, :, 0::3] += 0.4
+    logits[0, red, :, 1::3] += 0.4
+    logits[0, blue, :, 2::3] += 0.4
+    plain = annealed_mean(logits, centres, 0.38)
+    smoothed = annealed_mean(logits, centres, 0.38, smoothing_radius=2)
+    assert plain[0, 1, 4, 2].item() < -30  # the blue column stays blue
+    assert (smoothed[0, 0, 2:-2, 2:-2] > 20).all()  # a* positive everywhere in the interior: red
+    torch.testing.assert_close(annealed_mean(logits, centres, 0.38, smoothing_radius=0), plain)

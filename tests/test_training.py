@@ -18,7 +18,7 @@ from skimage import data
 import tinct
 from tinct.evaluation import evaluate
 from tinct.training.batches import training_batch
-from tinct.training.data_cache import decode_lab, load_training_set
+from tinct.training.data_cache import CACHE_LONG_SIDE, CACHE_SHORT_SIDE, cached_shape, decode_lab, load_training_set
 from tinct.training.trainer import STATE_FILE, TrainingConfig, train
 
 SAMPLE_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry", "colorwheel", "hubble_deep_field", "retina")
@@ -44,23 +44,25 @@ def tiny_config(folder: Path, **changes) -> TrainingConfig:
     return TrainingConfig(**settings)
 
 
-def test_cache_holds_lab_of_each_photo_and_is_built_once(photo_folder):
+def test_cache_holds_lab_of_each_photo_at_its_aspect_and_is_built_once(photo_folder):
     first = load_training_set(photo_folder, show_progress=False)
-    assert first.images.shape == (len(SAMPLE_PHOTOS), 256, 256, 3)
-    cache_file = Path(first.images.filename)
+    assert len(first) == len(SAMPLE_PHOTOS)
+    cache_file = Path(first.pixels.filename)
     stamp = cache_file.stat().st_mtime_ns
     again = load_training_set(photo_folder, show_progress=False)
     assert cache_file.stat().st_mtime_ns == stamp and again.sources == first.sources
     index = first.sources.index("coffee.jpg")
-    lab = decode_lab(np.asarray(first.images[index]))
+    lab = decode_lab(np.asarray(first.image(index)))
+    coffee = data.coffee()  # 400 × 600: short side to 224, long side 336, nothing cut
+    assert lab.shape == (CACHE_SHORT_SIDE, 336, 3)
     from skimage.color import rgb2lab
+    from skimage.transform import resize
 
-    coffee = data.coffee()
-    side = min(coffee.shape[:2])
-    left = (coffee.shape[1] - side) // 2
-    reference = rgb2lab(tinct.load_image(photo_folder / "coffee.jpg")[:, left : left + side])
-    assert abs(lab[..., 0].mean() - reference[..., 0].mean()) < 1.0
-    assert abs(lab[..., 1].mean() - reference[..., 1].mean()) < 1.5
+    reference = rgb2lab(resize(tinct.load_image(photo_folder / "coffee.jpg"), lab.shape[:2], anti_aliasing=True))
+    assert np.abs(lab[..., 0] - reference[..., 0]).mean() < 1.5
+    assert np.abs(lab[..., 1:] - reference[..., 1:]).mean() < 1.5
+    # A panorama keeps its height and loses only the ends of its long side.
+    assert cached_shape(2000, 400) == (CACHE_SHORT_SIDE, CACHE_LONG_SIDE)
     assert first.bin_counts.sum() > 0
 
 
@@ -201,3 +203,30 @@ def test_validation_log_and_training_curve(photo_folder, tmp_path):
     assert [record["step"] for record in chained] == [1, 2, 3, 1, 2, 3]
     assert [record["wall_seconds"] for record in chained[3:]] == [record["wall_seconds"] + records[-1]["wall_seconds"] for record in records]
     assert tinct.load_image(training_curve([log, log], tmp_path / "chained.png")).shape == (360, 720, 3)
+
+
+def test_v3_network_trains_with_the_chroma_l1_term_and_round_trips(photo_folder, tmp_path):
+    config = tiny_config(
+        photo_folder, architecture="tinct-unet-v3", network_config={"widths": [8, 8, 16, 16], "context_width": 8}, chroma_l1_weight=1.0, crop_size=96, final_crop_size=96
+    )
+    counters = train(config, tmp_path / "v3", max_steps=2, show_progress=False)
+    assert counters["step"] == 2
+    model = tinct.load_model(tmp_path / "v3" / "model.safetensors", device="cpu")
+    assert model.architecture == "tinct-unet-v3" and model.training["config"]["chroma_l1_weight"] == 1.0
+    gray = tinct.load_image(photo_folder / "coffee.jpg").mean(axis=2).astype(np.uint8)
+    assert model.colorize(gray, working_size=96).shape == (*gray.shape, 3)
+
+
+def test_the_l1_term_pulls_the_loss_toward_the_decoded_error():
+    from tinct.models.registry import build_network
+    from tinct.models.base import encode_input
+
+    network = build_network("tinct-unet-v3", {"widths": [8, 8, 16, 16], "context_width": 8}).train()
+    lightness = torch.rand(2, 1, 64, 64) * 100
+    target = torch.full((2, 2, 16, 16), 40.0)
+    x = encode_input(lightness)
+    plain = network.training_loss(x, target).item()
+    with_l1 = network.training_loss(x, target, chroma_l1_weight=2.0).item()
+    decoded = network.predict_chroma(x).detach()
+    expected = plain + 2.0 * (decoded - target).abs().mean().item() / 110.0
+    assert with_l1 == pytest.approx(expected, rel=1e-4)

@@ -155,6 +155,7 @@ def command_eval(args: argparse.Namespace) -> int:
         limit=args.limit,
         working_size=args.working_size,
         contact_sheet_count=args.contact_sheet,
+        compare_models=args.compare_model,
     )
     print(report.table())
     if args.training_log is not None:
@@ -223,6 +224,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--model", type=Path, help="model file (default: the shipped model)")
     evaluate.add_argument("--baseline", type=Path, help="seed-style baseline model file (default: the shipped one)")
     evaluate.add_argument("--out", type=Path, help="folder for report.json and the contact sheet")
+    evaluate.add_argument(
+        "--compare-model", type=Path, action="append", help="another model file to score on the same photos, at its own calibration (repeatable)"
+    )
     evaluate.add_argument("--limit", type=_positive_int, help="use only the first N photos")
     evaluate.add_argument("--working-size", type=_positive_int, default=None, help="default: the model's calibrated size")
     evaluate.add_argument("--contact-sheet", type=_positive_int, default=12, help="photos on the contact sheet")

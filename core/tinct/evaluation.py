@@ -133,8 +133,15 @@ def evaluate(
     working_size: int | None = None,
     contact_sheet_count: int = 12,
     hint_counts: tuple[int, ...] = HINT_COUNTS,
+    compare_models: list[str | os.PathLike[str]] | None = None,
 ) -> EvaluationReport:
-    """Evaluate a model (default: the shipped one) on the colour photos in ``data``."""
+    """Evaluate a model (default: the shipped one) on the colour photos in ``data``.
+
+    Every method runs on the same photos.  Gray, the seed-style baseline and the model run
+    at one working size (``working_size``, default the model's calibrated one);
+    ``compare_models`` (other tinct model files, reported under their file stem) run at
+    their own calibrated working size and chroma scale, as their users get them.
+    """
     paths = list_images(data)[:limit]
     colorizer = load_model(model, device=device)
     baseline_path = Path(baseline) if baseline else SEED_BASELINE_MODEL
@@ -143,7 +150,8 @@ def evaluate(
     seed_baseline: Colorizer = load_model(baseline_path, device=device)
     # One working size for every method, so the comparison is like for like.
     working_size = working_size or colorizer.default_working_size
-    methods = ("tinct", "gray", "seed-autoencoder")
+    compared = {Path(path).stem: load_model(path, device=device) for path in compare_models or []}
+    methods = ("tinct", "gray", "seed-autoencoder", *compared)
     photo_results: list[dict[str, Any]] = []
     sheet_candidates: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     sheet_every = max(1, len(paths) // max(contact_sheet_count, 1))
@@ -157,6 +165,7 @@ def evaluate(
             "tinct": colorizer.colorize(gray, working_size=working_size),
             "gray": gray,
             "seed-autoencoder": seed_baseline.colorize(gray, working_size=working_size),
+            **{name: other.colorize(gray) for name, other in compared.items()},
         }
         result: dict[str, Any] = {"photo": Path(path).name, **{name: photo_scores(colorized[name], truth) for name in methods}, "hints": {}}
         for count in hint_counts:

@@ -65,9 +65,9 @@ class ColorizationNetwork(nn.Module):
     def predict_chroma(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
         raise NotImplementedError
 
-    def training_loss(self, x: torch.Tensor, target_ab: torch.Tensor) -> torch.Tensor:
+    def training_loss(self, x: torch.Tensor, target_ab: torch.Tensor, chroma_l1_weight: float = 0.0) -> torch.Tensor:
         raise NotImplementedError
 
-    def forward(self, x: torch.Tensor, target_ab: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, target_ab: torch.Tensor, chroma_l1_weight: float = 0.0) -> torch.Tensor:
         """The training loss (what `torch.nn.parallel.DistributedDataParallel` calls)."""
-        return self.training_loss(x, target_ab)
+        return self.training_loss(x, target_ab, chroma_l1_weight)

@@ -13,6 +13,7 @@ import functools
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from ..colour import lab_to_rgb, rgb_to_lab
 
@@ -97,10 +98,17 @@ def rebalancing_weights(bin_counts: np.ndarray, centres: np.ndarray, uniform_mix
     return weights.astype(np.float32)
 
 
-def annealed_mean(logits: torch.Tensor, centres: torch.Tensor, temperature: float) -> torch.Tensor:
+def annealed_mean(logits: torch.Tensor, centres: torch.Tensor, temperature: float, *, smoothing_radius: int = 0) -> torch.Tensor:
     """Decode bin logits ``(B, Q, H, W)`` to chroma ``(B, 2, H, W)`` in Lab units.
 
-    The distribution is sharpened by ``temperature`` (1 is the plain mean, towards 0 the mode).
+    The distribution is sharpened by ``temperature`` (1 is the plain mean, towards 0 the
+    mode).  With ``smoothing_radius`` r > 0 the bin probabilities are first averaged over a
+    (2r+1)² box: neighbours that hesitate between two hues then agree on the one the region
+    favours, instead of sharpening into a mosaic of both.
     """
-    probabilities = (logits.float() / temperature).softmax(dim=1)
+    logits = logits.float()
+    if smoothing_radius > 0:
+        probabilities = F.avg_pool2d(logits.softmax(dim=1), 2 * smoothing_radius + 1, stride=1, padding=smoothing_radius, count_include_pad=False)
+        logits = probabilities.clamp_min(1e-12).log()
+    probabilities = (logits / temperature).softmax(dim=1)
     return torch.einsum("bqhw,qc->bchw", probabilities, centres.float())

@@ -10,6 +10,7 @@ from ..errors import ModelError
 from .base import ColorizationNetwork
 from .seed_autoencoder import SeedAutoencoder
 from .tinct_net import TinctNet
+from .tinct_net_v3 import TinctNetV3
 
 DEFAULT_ARCHITECTURE = TinctNet.architecture
 ARCHITECTURES: dict[str, type[ColorizationNetwork]] = {}
@@ -23,7 +24,7 @@ def register_architecture(network_class: type[ColorizationNetwork]) -> None:
     ARCHITECTURES[name] = network_class
 
 
-for _network_class in (TinctNet, SeedAutoencoder):
+for _network_class in (TinctNet, TinctNetV3, SeedAutoencoder):
     register_architecture(_network_class)
 
 

@@ -18,11 +18,13 @@ full-resolution lightness).
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import INPUT_CHANNELS, ColorizationNetwork
+from .base import AB_SCALE, INPUT_CHANNELS, ColorizationNetwork
 from .chroma_bins import DEFAULT_TEMPERATURE, annealed_mean, in_gamut_bin_centres, soft_targets
 
 
@@ -49,7 +51,55 @@ def conv_norm_relu(in_channels: int, out_channels: int, stride: int = 1) -> nn.S
     )
 
 
-class TinctNet(ColorizationNetwork):
+class BinClassifierNetwork(ColorizationNetwork):
+    """Shared by tinct's bin classifiers: decoding (temperature, smoothing) and the training loss.
+
+    Subclasses define `logits` ``(B, Q, H/s, W/s)`` over the buffer ``bin_centres`` ``(Q, 2)``.
+    Config keys read here: ``temperature`` (annealed-mean sharpness, in (0, 1]) and
+    ``decode_smoothing`` (radius in output pixels of the box that averages bin
+    probabilities before decoding, so a region settles on one colour; 0 is off).
+    """
+
+    def __init__(self, **config: Any) -> None:
+        config.setdefault("temperature", DEFAULT_TEMPERATURE)
+        config.setdefault("decode_smoothing", 0)
+        super().__init__(**config)
+        self.temperature = float(config["temperature"])
+        self.decode_smoothing = int(config["decode_smoothing"])
+        centres = torch.from_numpy(in_gamut_bin_centres())
+        self.register_buffer("bin_centres", centres)
+        self.register_buffer("bin_weights", torch.ones(len(centres)))
+
+    def logits(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
+        raise NotImplementedError
+
+    def set_temperature(self, temperature: float) -> None:
+        """Set the annealed-mean decoding temperature (1 is the plain mean, towards 0 the mode); saved with the model."""
+        self.temperature = temperature
+        self.config["temperature"] = temperature
+
+    def set_decode_smoothing(self, radius: int) -> None:
+        """Set the probability-smoothing radius (output pixels) used when decoding; saved with the model."""
+        self.decode_smoothing = int(radius)
+        self.config["decode_smoothing"] = int(radius)
+
+    def predict_chroma(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
+        return annealed_mean(self.logits(x, context), self.bin_centres, self.temperature, smoothing_radius=self.decode_smoothing)
+
+    def training_loss(self, x: torch.Tensor, target_ab: torch.Tensor, chroma_l1_weight: float = 0.0) -> torch.Tensor:
+        """Rebalanced cross-entropy over the bins, plus ``chroma_l1_weight`` × mean |decoded − true| a*b* / 110."""
+        logits = self.logits(x).float()
+        targets = soft_targets(target_ab.float(), self.bin_centres)
+        pixel_weights = self.bin_weights[targets.argmax(dim=1)]
+        log_probabilities = logits.log_softmax(dim=1)
+        loss = (-(targets * log_probabilities).sum(dim=1) * pixel_weights).mean()
+        if chroma_l1_weight > 0:
+            decoded = annealed_mean(logits, self.bin_centres, self.temperature)
+            loss = loss + chroma_l1_weight * (decoded - target_ab.float()).abs().mean() / AB_SCALE
+        return loss
+
+
+class TinctNet(BinClassifierNetwork):
     """U-Net bin classifier with global context and hint input.
 
     Tensor contract: input ``(B, 4, H, W)`` (see `tinct.models.base.encode_input`), H and W
@@ -62,13 +112,11 @@ class TinctNet(ColorizationNetwork):
     output_stride = 4
     receptive_radius = 96
 
-    def __init__(self, widths: tuple[int, int, int] = (32, 64, 128), context_width: int = 128, temperature: float = DEFAULT_TEMPERATURE) -> None:
-        super().__init__(widths=list(widths), context_width=context_width, temperature=temperature)
+    def __init__(
+        self, widths: tuple[int, int, int] = (32, 64, 128), context_width: int = 128, temperature: float = DEFAULT_TEMPERATURE, decode_smoothing: int = 0
+    ) -> None:
+        super().__init__(widths=list(widths), context_width=context_width, temperature=temperature, decode_smoothing=decode_smoothing)
         quarter, eighth, sixteenth = widths
-        self.temperature = temperature
-        centres = torch.from_numpy(in_gamut_bin_centres())
-        self.register_buffer("bin_centres", centres)
-        self.register_buffer("bin_weights", torch.ones(len(centres)))
         self.stem = nn.Sequential(conv_norm_relu(INPUT_CHANNELS, 24, stride=2), conv_norm_relu(24, quarter, stride=2))
         self.quarter = ResidualBlock(quarter)
         self.down_eighth = conv_norm_relu(quarter, eighth, stride=2)
@@ -82,7 +130,7 @@ class TinctNet(ColorizationNetwork):
         self.up_eighth = conv_norm_relu(sixteenth + eighth, eighth)
         self.eighth_out = ResidualBlock(eighth)
         self.up_quarter = conv_norm_relu(eighth + quarter, 64)
-        self.classifier = nn.Conv2d(64, len(centres), 1)
+        self.classifier = nn.Conv2d(64, len(self.bin_centres), 1)
 
     def _encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         quarter = self.quarter(self.stem(x))
@@ -107,18 +155,3 @@ class TinctNet(ColorizationNetwork):
         y = self.eighth_out(self.up_eighth(torch.cat((y, eighth), dim=1)))
         y = F.interpolate(y, size=quarter.shape[-2:], mode="bilinear", align_corners=False)
         return self.classifier(self.up_quarter(torch.cat((y, quarter), dim=1)))
-
-    def set_temperature(self, temperature: float) -> None:
-        """Set the annealed-mean decoding temperature (1 is the plain mean, towards 0 the mode); saved with the model."""
-        self.temperature = temperature
-        self.config["temperature"] = temperature
-
-    def predict_chroma(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
-        return annealed_mean(self.logits(x, context), self.bin_centres, self.temperature)
-
-    def training_loss(self, x: torch.Tensor, target_ab: torch.Tensor) -> torch.Tensor:
-        logits = self.logits(x).float()
-        targets = soft_targets(target_ab.float(), self.bin_centres)
-        pixel_weights = self.bin_weights[targets.argmax(dim=1)]
-        cross_entropy = -(targets * logits.log_softmax(dim=1)).sum(dim=1)
-        return (cross_entropy * pixel_weights).mean()

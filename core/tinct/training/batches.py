@@ -25,19 +25,20 @@ def lab_from_bytes(encoded: torch.Tensor) -> torch.Tensor:
     return lab
 
 
-def random_crops(lab: torch.Tensor, size: int, min_scale: float, generator: np.random.Generator) -> torch.Tensor:
-    """One random square crop per image (side ``min_scale``..1 of the image), flipped at random,
-    resampled to ``size``: ``(B, 3, S, S)`` → ``(B, 3, size, size)``."""
-    batch = lab.shape[0]
-    scale = generator.uniform(min_scale, 1.0, batch)
-    centre = (1.0 - scale)[:, None] * generator.uniform(-1.0, 1.0, (batch, 2))
-    flip = np.where(generator.random(batch) < 0.5, -1.0, 1.0)
-    theta = np.zeros((batch, 2, 3))
-    theta[:, 0, 0] = scale * flip
-    theta[:, 1, 1] = scale
-    theta[:, :, 2] = centre
-    grid = F.affine_grid(torch.from_numpy(theta).float(), [batch, 3, size, size], align_corners=False)
-    return F.grid_sample(lab, grid, mode="bilinear", padding_mode="border", align_corners=False)
+def random_crop(image: np.ndarray, size: int, min_scale: float, generator: np.random.Generator) -> torch.Tensor:
+    """One random square crop of a cached photo, flipped at random, resampled to ``size``.
+
+    ``image`` is uint8 Lab ``(h, w, 3)``; the crop's side is ``min_scale``..1 of the short
+    side, anywhere in the photo.  Returns float Lab ``(3, size, size)``.
+    """
+    height, width = image.shape[:2]
+    side = max(int(round(generator.uniform(min_scale, 1.0) * min(height, width))), 1)
+    top = int(generator.integers(0, height - side + 1))
+    left = int(generator.integers(0, width - side + 1))
+    crop = lab_from_bytes(torch.from_numpy(np.ascontiguousarray(image[None, top : top + side, left : left + side])))
+    if generator.random() < 0.5:
+        crop = crop.flip(-1)
+    return F.interpolate(crop, size=(size, size), mode="bilinear", align_corners=False, antialias=side > size)[0]
 
 
 def sample_hints(lab: torch.Tensor, generator: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -63,8 +64,8 @@ def training_batch(
     data: TrainingSet, batch_size: int, size: int, output_stride: int, generator: np.random.Generator, *, min_scale: float = 0.6, hints: bool = True
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """A batch ``(network input (B, 4, size, size), target a*b* (B, 2, size/s, size/s))``."""
-    indices = np.sort(generator.choice(len(data.images), batch_size, replace=False))
-    lab = random_crops(lab_from_bytes(torch.from_numpy(data.images[indices])), size, min_scale, generator)
+    indices = np.sort(generator.choice(len(data), batch_size, replace=False))
+    lab = torch.stack([random_crop(data.image(index), size, min_scale, generator) for index in indices])
     hint_ab, hint_mask = sample_hints(lab, generator) if hints else (None, None)
     network_input = encode_input(lab[:, :1], hint_ab, hint_mask)
     target_ab = F.avg_pool2d(lab[:, 1:], output_stride)

@@ -66,6 +66,8 @@ class TrainingConfig:
     min_crop_scale: float = 0.6
     hints: bool = True
     rebalance_uniform_mix: float = REBALANCE_UNIFORM_MIX
+    # Weight of the L1 term on decoded a*b* (per 110 Lab units) beside the cross-entropy.
+    chroma_l1_weight: float = 0.0
     initial_model: str | None = None
     precision: str = "auto"
     seed: int = 0
@@ -95,13 +97,23 @@ def _crop_size(step: int, config: TrainingConfig, world_size: int) -> int:
     return config.final_crop_size if images >= (1.0 - config.final_fraction) * config.total_images else config.crop_size
 
 
+VALIDATION_SIDE = 224
+
+
+def validation_crops(data: TrainingSet, count: int) -> torch.Tensor:
+    """The centre squares of the first ``count`` photos at `VALIDATION_SIDE`: float Lab ``(N, 3, S, S)``."""
+    crops = [lab_from_bytes(torch.from_numpy(np.ascontiguousarray(data.centre_square(index)[None]))) for index in range(min(count, len(data)))]
+    return torch.cat([F.interpolate(crop, size=(VALIDATION_SIDE, VALIDATION_SIDE), mode="bilinear", align_corners=False, antialias=True) for crop in crops])
+
+
 @torch.inference_mode()
 def validate(network: ColorizationNetwork, data: TrainingSet, count: int, device: torch.device) -> dict[str, float]:
-    """Colorize ``count`` cached validation crops from L* alone; mean metrics against the truth."""
+    """Colorize the centre crops of ``count`` validation photos from L* alone; mean metrics against the truth."""
     network.eval()
     results: dict[str, list[float]] = {"psnr": [], "ciede2000": [], "colourfulness": [], "colourfulness_truth": []}
-    for start in range(0, min(count, len(data.images)), 16):
-        lab = lab_from_bytes(torch.from_numpy(np.array(data.images[start : min(start + 16, count)])))
+    crops = validation_crops(data, count)
+    for start in range(0, len(crops), 16):
+        lab = crops[start : start + 16]
         ab = network.predict_chroma(encode_input(lab[:, :1]).to(device)).float().cpu()
         ab = F.interpolate(ab, size=lab.shape[-2:], mode="bilinear", align_corners=False)
         predicted = lab_to_rgb(torch.cat((lab[:, :1], ab), dim=1)).permute(0, 2, 3, 1).numpy()
@@ -222,7 +234,7 @@ def train(config: TrainingConfig, run: str | os.PathLike[str], *, resume: bool =
             return
         _save_state(run, network, optimizer, scheduler, counters)
         if with_model:
-            record = {"config": asdict(config), **counters, "data": os.path.basename(os.path.normpath(config.data)), "images": len(data.images)}
+            record = {"config": asdict(config), **counters, "data": os.path.basename(os.path.normpath(config.data)), "images": len(data)}
             save_network(network, run / MODEL_FILE, training=record)
 
     last_checkpoint = last_validation = time.monotonic()
@@ -241,7 +253,7 @@ def train(config: TrainingConfig, run: str | os.PathLike[str], *, resume: bool =
                 network_input = network_input.contiguous(memory_format=torch.channels_last)
             with autocast:
                 # Through __call__, so DistributedDataParallel can synchronise gradients.
-                loss = trained(network_input, target_ab)
+                loss = trained(network_input, target_ab, config.chroma_l1_weight)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
