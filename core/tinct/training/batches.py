@@ -35,7 +35,7 @@ def random_crop(image: np.ndarray, size: int, min_scale: float, generator: np.ra
     side = max(int(round(generator.uniform(min_scale, 1.0) * min(height, width))), 1)
     top = int(generator.integers(0, height - side + 1))
     left = int(generator.integers(0, width - side + 1))
-    crop = lab_from_bytes(torch.from_numpy(np.ascontiguousarray(image[None, top : top + side, left : left + side])))
+    crop = lab_from_bytes(torch.from_numpy(np.array(image[None, top : top + side, left : left + side])))
     if generator.random() < 0.5:
         crop = crop.flip(-1)
     return F.interpolate(crop, size=(size, size), mode="bilinear", align_corners=False, antialias=side > size)[0]

@@ -102,7 +102,7 @@ VALIDATION_SIDE = 224
 
 def validation_crops(data: TrainingSet, count: int) -> torch.Tensor:
     """The centre squares of the first ``count`` photos at `VALIDATION_SIDE`: float Lab ``(N, 3, S, S)``."""
-    crops = [lab_from_bytes(torch.from_numpy(np.ascontiguousarray(data.centre_square(index)[None]))) for index in range(min(count, len(data)))]
+    crops = [lab_from_bytes(torch.from_numpy(np.array(data.centre_square(index)[None]))) for index in range(min(count, len(data)))]
     return torch.cat([F.interpolate(crop, size=(VALIDATION_SIDE, VALIDATION_SIDE), mode="bilinear", align_corners=False, antialias=True) for crop in crops])
 
 
