@@ -15,7 +15,7 @@ from tqdm import tqdm
 from . import __version__
 from .devices import DEVICE_CHOICES, describe_device, resolve_device
 from .errors import ImageError, TinctError
-from .inference import DEFAULT_TILE, DEFAULT_WORKING_SIZE, default_model_path, load_model
+from .inference import default_model_path, load_model
 from .io import DEFAULT_MAX_PIXELS, load_image, save_image
 
 EXIT_FAILED = 1
@@ -37,8 +37,8 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_colorize_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--working-size", type=_positive_int, default=None, help=f"long side the network sees, in pixels (default: the model's calibrated size, else {DEFAULT_WORKING_SIZE})")
-    parser.add_argument("--tile", type=_positive_int, default=DEFAULT_TILE, help=f"largest network tile, in pixels (default {DEFAULT_TILE})")
+    parser.add_argument("--working-size", type=_positive_int, default=None, help="long side the network sees, in pixels (default: the model's calibrated size)")
+    parser.add_argument("--tile", type=_positive_int, default=None, help="largest network tile, in pixels (default: the model's)")
     parser.add_argument("--saturation", type=float, default=1.0, help="chroma multiplier, 0..4 (default 1)")
 
 

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .base import INPUT_CHANNELS, ColorizationNetwork
-from .chroma_bins import DEFAULT_TEMPERATURE, annealed_mean, in_gamut_bin_centres, soft_targets
+from .chroma_bins import DEFAULT_TEMPERATURE, annealed_mean, in_gamut_bin_centres
 
 
 class ResidualBlock(nn.Module):
@@ -115,10 +115,3 @@ class TinctNet(ColorizationNetwork):
 
     def predict_chroma(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
         return annealed_mean(self.logits(x, context), self.bin_centres, self.temperature)
-
-    def training_loss(self, x: torch.Tensor, target_ab: torch.Tensor) -> torch.Tensor:
-        logits = self.logits(x).float()
-        targets = soft_targets(target_ab.float(), self.bin_centres)
-        pixel_weights = self.bin_weights[targets.argmax(dim=1)]
-        cross_entropy = -(targets * logits.log_softmax(dim=1)).sum(dim=1)
-        return (cross_entropy * pixel_weights).mean()

@@ -40,6 +40,7 @@ from ..models.chroma_bins import REBALANCE_UNIFORM_MIX, rebalancing_weights
 from ..models.registry import build_network
 from .batches import lab_from_bytes, training_batch
 from .data_cache import TrainingSet, load_training_set
+from .loss import TrainingObjective
 
 STATE_FILE = "state.pt"
 MODEL_FILE = "model.safetensors"
@@ -210,9 +211,9 @@ def train(config: TrainingConfig, run: str | os.PathLike[str], *, resume: bool =
     if not resume and is_main:
         run.mkdir(parents=True, exist_ok=True)
         _write_json_atomically(run / CONFIG_FILE, asdict(config))
-    trained = network
+    trained: torch.nn.Module = TrainingObjective(network)
     if world_size > 1:
-        trained = torch.nn.parallel.DistributedDataParallel(network)
+        trained = torch.nn.parallel.DistributedDataParallel(trained)
     total_steps = math.ceil(config.total_images / (config.batch_size * world_size))
     if max_steps is not None:
         total_steps = min(total_steps, counters["step"] + max_steps)
