@@ -60,7 +60,7 @@ _HINT_POINT_PATTERN = re.compile(r"^\s*(\d+)\s*,\s*(\d+)\s*,\s*#([0-9a-fA-F]{6})
 
 
 def parse_hint_point(text: str) -> HintPoint:
-    """A hint point written ``x,y,#rrggbb`` (x, y in image pixels from the top left) → ``(x, y, (r, g, b))``, r, g, b 0..255.
+    """A hint point written ``x,y,#rrggbb`` (x, y in image pixels from the top left) → ``(x, y, (r, g, b))``, r, g, b floats in [0, 1].
 
     Raises `TinctError` saying the expected form if ``text`` is not one.
     """
@@ -68,7 +68,7 @@ def parse_hint_point(text: str) -> HintPoint:
     if match is None:
         raise TinctError(f"a hint must be written x,y,#rrggbb (pixels from the top left, a hex colour), e.g. 120,80,#2a5db0; got {text!r}")
     x, y, colour = match.groups()
-    return int(x), int(y), tuple(int(colour[index : index + 2], 16) for index in (0, 2, 4))
+    return int(x), int(y), tuple(int(colour[index : index + 2], 16) / 255.0 for index in (0, 2, 4))
 
 
 def _point_colour_to_ab(colour: Sequence[float]) -> np.ndarray:
