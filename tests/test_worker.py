@@ -135,9 +135,9 @@ def test_malformed_reply_is_a_protocol_error() -> None:
 
 def test_request_payload_splits_into_pixels_hints_and_selection() -> None:
     request = ColorizeRequest(3, 2, 3, "uint16", hints=True, selection="blend")
-    payload = bytes(range(3 * 2 * 3 * 2)) + b"h" * (3 * 2 * 4 * 2) + b"s" * (3 * 2 * 2)
+    payload = bytes(range(3 * 2 * 3 * 2)) + b"h" * (3 * 2 * 4 * 2) + b"s" * (3 * 2)
     pixels, hints, selection = request.split(payload)
-    assert (bytes(pixels), bytes(hints), bytes(selection)) == (payload[:36], b"h" * 48, b"s" * 12)
+    assert (bytes(pixels), bytes(hints), bytes(selection)) == (payload[:36], b"h" * 48, b"s" * 6)
     with pytest.raises(ProtocolError, match="alpha needs RGBA"):
         ColorizeRequest(3, 2, 3, selection="alpha")
 
@@ -266,10 +266,9 @@ def test_hint_layer_reaches_the_model(client: WorkerClient, gray_rgba: np.ndarra
 @pytest.mark.parametrize("sample_format", ["float32", "uint16"])
 def test_selection_blends_in_the_worker(client: WorkerClient, gray_rgba: np.ndarray, sample_format: str) -> None:
     pixels = gray_rgba if sample_format == "float32" else np.rint(gray_rgba * 65535).astype("<u2")
-    full = 1.0 if sample_format == "float32" else 65535
-    mask = np.zeros((SIDE, SIDE), dtype=pixels.dtype)
-    mask[:, SIDE // 2 :] = full
-    mask[:, SIDE // 2 - 4 : SIDE // 2] = full / 2 if sample_format == "float32" else 32768
+    mask = np.zeros((SIDE, SIDE), dtype=np.uint8)
+    mask[:, SIDE // 2 :] = 255
+    mask[:, SIDE // 2 - 4 : SIDE // 2] = 51  # a fifth selected
     plain = np.frombuffer(client.colorize(request_for(pixels), pixels.tobytes()), dtype=pixels.dtype).reshape(pixels.shape)
     blended = np.frombuffer(
         client.colorize(request_for(pixels, selection="blend"), pixels.tobytes(), selection=mask.tobytes()), dtype=pixels.dtype
@@ -277,7 +276,7 @@ def test_selection_blends_in_the_worker(client: WorkerClient, gray_rgba: np.ndar
     np.testing.assert_array_equal(blended[:, : SIDE // 2 - 4], pixels[:, : SIDE // 2 - 4])
     np.testing.assert_array_equal(blended[:, SIDE // 2 :], plain[:, SIDE // 2 :])
     half = blended[:, SIDE // 2 - 4 : SIDE // 2, :3].astype(np.float64)
-    middle = (plain[:, SIDE // 2 - 4 : SIDE // 2, :3].astype(np.float64) + pixels[:, SIDE // 2 - 4 : SIDE // 2, :3]) / 2
+    middle = 0.2 * plain[:, SIDE // 2 - 4 : SIDE // 2, :3].astype(np.float64) + 0.8 * pixels[:, SIDE // 2 - 4 : SIDE // 2, :3]
     assert np.abs(half - middle).max() <= (1e-6 if sample_format == "float32" else 1.0)
     alpha = np.frombuffer(
         client.colorize(request_for(pixels, selection="alpha"), pixels.tobytes(), selection=mask.tobytes()), dtype=pixels.dtype

@@ -70,9 +70,8 @@ def decode_pixels(payload: bytes | bytearray | memoryview, request: ColorizeRequ
 
 
 def _selection_weights(payload: memoryview, request: ColorizeRequest) -> np.ndarray:
-    """The selection mask as float32 ``(height, width)`` in [0, 1]."""
-    mask = decode_pixels(payload, request, 1)[..., 0]
-    return mask.astype(np.float32) / 65535.0 if request.sample_format == "uint16" else mask
+    """The selection mask (one byte per pixel) as float32 ``(height, width)`` in [0, 1]."""
+    return np.frombuffer(payload, np.uint8).reshape(request.height, request.width).astype(np.float32) / 255.0
 
 
 def encode_pixels(image: np.ndarray, sample_format: str) -> bytes:

@@ -45,8 +45,8 @@ plug-in → worker, one per colorization (:class:`ColorizeRequest`; the worker s
       span 0..65535;
       if "hints": the hint layer, W·H·4 samples (R, G, B, A) in the same format, covering
       the same pixels — its opaque pixels are colour hints;
-      if "selection": the selection mask, W·H samples in the same format, 0 = unselected
-      to 1 (65535) = selected. "blend": the result is mixed with the request's pixels by
+      if "selection": the selection mask, W·H bytes, 0 = unselected to 255 = selected (the
+      form both GIMP and Krita keep selections in). "blend": the result is mixed with the request's pixels by
       it; "alpha": the result's alpha is the pixels' alpha times it (for a new layer laid
       over the original).
     ``working_size`` null means the model's calibrated one, ``model`` null the model
@@ -208,7 +208,8 @@ class ColorizeRequest:
     :meth:`WorkerClient.describe`), ``saturation`` scales the predicted chroma
     (1 = as predicted), ``device`` picks the compute device, ``model`` is a model file
     path or None for the model shipped with tinct. ``hints``: a hint layer follows the
-    pixels; ``selection``: a selection mask follows, applied as :data:`SELECTION_MODES` says.
+    pixels; ``selection``: a selection mask (one byte per pixel) follows, applied as
+    :data:`SELECTION_MODES` says.
     """
 
     width: int
@@ -246,8 +247,8 @@ class ColorizeRequest:
 
     @property
     def selection_size(self) -> int:
-        """Bytes of the selection mask (0 without one)."""
-        return self.width * self.height * SAMPLE_FORMATS[self.sample_format] if self.selection else 0
+        """Bytes of the selection mask, one per pixel (0 without one)."""
+        return self.width * self.height if self.selection else 0
 
     @property
     def payload_size(self) -> int:
