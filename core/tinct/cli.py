@@ -206,6 +206,8 @@ def command_install_plugin(args: argparse.Namespace) -> int:
 
     location = install_plugin(args.host, dest=args.dest, link=args.link)
     print(f"installed the {args.host} plug-in in {location}; it will run tinct with {sys.executable}")
+    if args.host == "krita":
+        print("now enable it in Krita: Settings ▸ Configure Krita ▸ Python Plugin Manager ▸ tick “tinct Colorize”, then restart Krita")
     return 0
 
 
