@@ -117,6 +117,11 @@ def _choice(entries: tuple[tuple[str, str], ...]) -> Gimp.Choice:
     return choice
 
 
+def _belongs_to(layer: Gimp.Layer, image: Gimp.Image) -> bool:
+    """Whether ``layer`` still exists and is in ``image`` (GIMP remembers a layer argument across images)."""
+    return layer.is_valid() and layer.get_image().get_id() == image.get_id()
+
+
 def _default_hints_layer(image: Gimp.Image) -> Gimp.Layer | None:
     """The image's layer named :data:`HINTS_LAYER_NAME`, if it has one."""
     return next((layer for layer in image.get_layers() if layer.get_name() == HINTS_LAYER_NAME), None)
@@ -131,8 +136,8 @@ def _check_drawables(image: Gimp.Image, drawables: list[Gimp.Drawable], hints_la
         if not drawable.is_layer() or drawable.is_group_layer():
             raise CannotColorize(f"“{drawable.get_name()}” is not a pixel layer: tinct colorizes layers, not masks, channels or layer groups")
     if hints_layer is not None:
-        if hints_layer.get_image().get_id() != image.get_id():
-            raise CannotColorize(f"the hints layer “{hints_layer.get_name()}” belongs to another image: choose a layer of this one")
+        if not _belongs_to(hints_layer, image):
+            raise CannotColorize("the hints layer belongs to another image or was deleted: choose a layer of this image")
         if any(drawable.get_id() == hints_layer.get_id() for drawable in drawables):
             raise CannotColorize(f"“{hints_layer.get_name()}” is the hints layer: select the photo's layer to colorize, not the hints")
 
@@ -225,7 +230,7 @@ def _ask_options(procedure: Gimp.ImageProcedure, image: Gimp.Image, config: Gimp
     if config.get_property("working-size") == MODEL_WORKING_SIZE:
         config.set_property("working-size", client.describe(device=config.get_property("device"))["working_size"])
     hints_layer = config.get_property("hints-layer")
-    if hints_layer is None or hints_layer.get_image().get_id() != image.get_id():
+    if hints_layer is None or not _belongs_to(hints_layer, image):
         config.set_property("hints-layer", _default_hints_layer(image))
     GimpUi.init("tinct-colorize")
     dialog = GimpUi.ProcedureDialog(procedure=procedure, config=config)
