@@ -16,12 +16,14 @@ from typing import Any
 import numpy as np
 import pytest
 import skimage.data
-from skimage.color import rgb2gray
+from skimage.color import deltaE_ciede2000, rgb2gray, rgb2lab
 from skimage.transform import resize
 
 from colour_checks import EIGHT_BIT_LIGHTNESS_TOLERANCE, HIGH_PRECISION_LIGHTNESS_TOLERANCE, assert_coloured_with_same_lightness
 from crashing_worker import CRASH_MESSAGE, make_crashing_python
 from hosts.host_root import HostRootUnavailable, ensure_host_root, run_in_host_root
+
+import tinct
 from tinct.plugin_install import install_plugin
 
 pytestmark = pytest.mark.host
@@ -29,6 +31,13 @@ pytestmark = pytest.mark.host
 SCENARIOS = Path(__file__).with_name("hosts") / "gimp_scenarios.py"
 PROCEDURE = "plug-in-tinct-colorize"
 SIDE = 256
+# Mean CIEDE2000, within two pixels of a hint dot, between the result and the hint's chroma at
+# the result's lightness (the same colour, as far as lightness allows); the hint-free result
+# is at least twice as far from it. Far from the dot (a third of the image), the result is
+# tinct's own for that hint layer (`Colorizer.colorize` in this process) to within the
+# layer's rounding: 2.3 is a just-noticeable difference.
+HINT_NEAR_DELTA_E = 6.0
+HINT_API_DELTA_E = 1.0
 GIMP_TIMEOUT_SECONDS = 1200
 FLOAT_RGBA = "R'G'B'A float"
 DUMP_DTYPES = {"float": np.float32, "u8": np.uint8, "u16": np.uint16}
@@ -69,8 +78,18 @@ def scenario(name: str, photo: str, **spec: Any) -> dict[str, Any]:
         "config": "working",
         "arguments": {"working-size": SIDE},
         "dump_formats": {"float": FLOAT_RGBA, "u8": "R'G'B'A u8"},
+        "hints": False,
         **spec,
     }
+
+
+def hint_samples(photo: str) -> np.ndarray:
+    """The hint layer for ``photo``: transparent but for its dot in :data:`HINT_RGB`, float32 ``(SIDE, SIDE, 4)``."""
+    x, y, radius = HINT_DOTS[photo]
+    rows, columns = np.mgrid[:SIDE, :SIDE]
+    layer = np.zeros((SIDE, SIDE, 4), np.float32)
+    layer[(rows - y) ** 2 + (columns - x) ** 2 <= radius**2] = (*HINT_RGB, 1.0)
+    return layer
 
 
 PLAN = [
@@ -86,7 +105,17 @@ PLAN = [
     scenario("crashing-worker", "astronaut", channels="gray", base_type="GRAY", layer_type="GRAY_IMAGE", config="crashing"),
     scenario("missing-model", "chelsea", config="missing-model"),
     scenario("indexed", "coffee", indexed=True),
+    # Hints: the same photos and precisions as "replace", "sixteen-bit" and "float-linear", plus a dot of colour.
+    scenario("hints", "astronaut", hints=True),
+    scenario("hints-sixteen-bit", "coffee", precision="U16_NON_LINEAR", hints=True),
+    scenario("hints-float", "chelsea", precision="FLOAT_LINEAR", hints=True),
+    scenario("hints-selection", "coffee", selection=SELECTIONS["rectangle-selection"], hints=True),
 ]
+HINT_SCENARIOS = {"hints": "replace", "hints-sixteen-bit": "sixteen-bit", "hints-float": "float-linear", "hints-selection": "rectangle-selection"}
+# One dot of a saturated blue on a mid-gray part of each photo (inside the rectangle
+# selection for the coffee cup): centre (x, y) and radius, in pixels.
+HINT_DOTS = {"astronaut": (60, 180, 3), "coffee": (120, 100, 3), "chelsea": (120, 100, 3)}
+HINT_RGB = (0.15, 0.35, 0.85)
 INPUT_FORMATS = {"rgb": "R'G'B' float", "rgba": "R'G'B'A float", "gray": "Y' float"}
 
 
@@ -143,7 +172,13 @@ def run_gimp(work: Path, plan: list[dict[str, Any]], model: Path, *, link: bool)
     for spec in plan:
         path = inputs / f"{spec['name']}.raw"
         input_samples(spec["photo"], spec["channels"]).tofile(path)
-        scenarios.append({**spec, "input": str(path), "input_format": INPUT_FORMATS[spec["channels"]], "width": SIDE, "height": SIDE})
+        hints = None
+        if spec["hints"]:
+            hints = inputs / f"{spec['name']}-hints.raw"
+            hint_samples(spec["photo"]).tofile(hints)
+        scenarios.append(
+            {**spec, "input": str(path), "hints": hints and str(hints), "input_format": INPUT_FORMATS[spec["channels"]], "width": SIDE, "height": SIDE}
+        )
     plan_path = work / "plan.json"
     plan_path.write_text(
         json.dumps({"out": str(out), "procedure": PROCEDURE, "config_path": str(config_path), "configs": configs, "scenarios": scenarios})
@@ -181,12 +216,20 @@ def linked_gimp(host_root: None, tmp_path_factory: pytest.TempPathFactory, untra
     return run_gimp(tmp_path_factory.mktemp("gimp-linked"), [scenario("replace", "astronaut")], untrained_model_file, link=True)
 
 
-def test_installed_plugin_is_in_filters_colors_menu(gimp: GimpRun) -> None:
+def test_installed_plugin_is_in_filters_enhance_menu(gimp: GimpRun) -> None:
     menu = gimp.results["menu"]
     assert menu["registered"], "GIMP did not register plug-in-tinct-colorize from the user plug-in folder"
-    assert menu["menu_label"].replace("_", "") == "Colorize (tinct)…"
-    assert menu["menu_paths"] == ["<Image>/Filters/Colors"]
-    assert {"working-size", "saturation", "output", "device"} <= set(menu["arguments"])
+    assert menu["menu_label"].replace("_", "") == "Colorize Photo (tinct)…"
+    assert menu["menu_paths"] == ["<Image>/Filters/Enhance"]
+    assert {"working-size", "saturation", "output", "device", "hints-layer"} <= set(menu["arguments"])
+
+
+def test_dialog_mnemonics_are_distinct_and_clear_of_gimps_own(gimp: GimpRun) -> None:
+    """GIMP's procedure dialog has _Help, _Reset, _Cancel, _OK and Save Settings (Alt+S)."""
+    nicks = gimp.results["menu"]["nicks"]
+    keys = [nicks[name][nicks[name].index("_") + 1].lower() for name in ("hints-layer", "working-size", "saturation", "output", "device")]
+    assert len(set(keys)) == len(keys)
+    assert not set(keys) & set("hrcos")
 
 
 def test_linked_install_works_too(linked_gimp: GimpRun) -> None:
@@ -247,6 +290,46 @@ def test_new_layer_output_goes_above_and_leaves_the_original(gimp: GimpRun) -> N
     assert (new["name"], original["name"]) == ("new-layer (tinct)", "new-layer")
     np.testing.assert_array_equal(layer_pixels(original, "u8"), layer_pixels(before, "u8"))
     assert_coloured_with_same_lightness(layer_pixels(before, "float"), layer_pixels(new, "float"), EIGHT_BIT_LIGHTNESS_TOLERANCE)
+
+
+def lab_of(samples: np.ndarray) -> np.ndarray:
+    return rgb2lab(np.clip(samples[..., :3], 0.0, 1.0).astype(np.float64))
+
+
+@pytest.fixture(scope="module")
+def colorizer(untrained_model_file: Path) -> tinct.Colorizer:
+    """The model the GIMP runs use, in this process."""
+    return tinct.load_model(untrained_model_file, device="cpu")
+
+
+@pytest.mark.parametrize("name", list(HINT_SCENARIOS))
+def test_hint_layer_steers_the_colour_and_stays_as_painted(gimp: GimpRun, colorizer: tinct.Colorizer, name: str) -> None:
+    outcome = gimp.outcome(name)
+    assert outcome["status"] == "success", outcome["error"]
+    (hints_before, photo_before), (hints_after, photo_after) = outcome["before"], outcome["after"]
+    assert hints_before["name"] == hints_after["name"] == "tinct hints"
+    np.testing.assert_array_equal(layer_pixels(hints_after, "float"), layer_pixels(hints_before, "float"))
+    assert hints_before["visible"] and not hints_after["visible"], "the hint layer is hidden so the result shows"
+    before, after = layer_pixels(photo_before, "float"), layer_pixels(photo_after, "float")
+    _, hint_free = gimp.colorized(HINT_SCENARIOS[name])
+    tolerance = EIGHT_BIT_LIGHTNESS_TOLERANCE if "u8" in photo_before["files"] else HIGH_PRECISION_LIGHTNESS_TOLERANCE
+    assert np.abs(lab_of(after)[..., 0] - lab_of(before)[..., 0]).max() < tolerance
+    photo = next(spec["photo"] for spec in PLAN if spec["name"] == name)
+    x, y, radius = HINT_DOTS[photo]
+    rows, columns = np.mgrid[:SIDE, :SIDE]
+    distance = np.hypot(rows - y, columns - x)
+    near, far = distance <= radius + 2, distance > SIDE / 3
+    result, plain = lab_of(after), lab_of(hint_free)
+    # The hint's chroma at the result's own lightness.
+    target = np.column_stack([result[near][:, 0], np.broadcast_to(rgb2lab(np.array(HINT_RGB))[1:], (near.sum(), 2))])
+    assert deltaE_ciede2000(result[near], target).mean() < HINT_NEAR_DELTA_E
+    assert deltaE_ciede2000(plain[near], target).mean() > 2 * HINT_NEAR_DELTA_E, "the hint-free result should not already have that colour"
+    if outcome["selection"]:
+        mask = np.fromfile(outcome["selection"], dtype=np.float32).reshape(SIDE, SIDE)
+        np.testing.assert_array_equal(layer_pixels(photo_after, "u8")[mask == 0.0], layer_pixels(photo_before, "u8")[mask == 0.0])
+    else:  # the whole layer went to tinct: the result far from the dot is tinct's own for that hint layer
+        expected = lab_of(colorizer.colorize(before[..., :3].copy(), working_size=SIDE, hints=hint_samples(photo)))
+        assert deltaE_ciede2000(result[far], expected[far]).mean() < HINT_API_DELTA_E
 
 
 def failed_without_change(outcome: dict[str, Any]) -> str:

@@ -18,9 +18,11 @@ import numpy as np
 import pytest
 from skimage import color, data, io, transform
 
-from colour_checks import EIGHT_BIT_LIGHTNESS_TOLERANCE, GRAY_MAX_CHROMA, assert_coloured_with_same_lightness, mean_chroma
+from colour_checks import EIGHT_BIT_LIGHTNESS_TOLERANCE, GRAY_MAX_CHROMA, assert_coloured_with_same_lightness, lab, mean_chroma
 from crashing_worker import CRASH_MESSAGE, make_crashing_python
 from hosts.host_root import REPO_ROOT, HostRootUnavailable, run_in_host_root
+
+import tinct
 from tinct.plugin_install import install_plugin
 
 pytestmark = pytest.mark.host
@@ -52,6 +54,16 @@ LAYOUTS = {
     "F32": (np.dtype("<f4"), (0, 1, 2, 3)),
 }
 PROFILES = {"U8": SRGB_TRC, "U16": LINEAR_SRGB, "F16": LINEAR_SRGB, "F32": LINEAR_SRGB}
+# One dot of a saturated blue on the hints layer, on a mid-gray part of the photograph
+# inside the fully selected rectangle: centre and radius.
+HINT_DOT = (150, 150, 3)
+HINT_RGB = (0.15, 0.35, 0.85)
+# As in the GIMP test: mean CIEDE2000 near the dot to the hint's chroma; far from it, to
+# tinct's own result for that hint layer (`Colorizer.colorize` in this process).
+HINT_NEAR_DELTA_E = 6.0
+HINT_API_DELTA_E = 1.0
+# Hinted scenario → its hint-free twin.
+HINT_SCENARIOS = {"hints_U8": "new_U8", "hints_U16": "new_U16", "hints_F32": "new_F32", "hints_replace_selection": "replace_selection"}
 
 
 def srgb_to_linear(encoded: np.ndarray) -> np.ndarray:
@@ -108,6 +120,21 @@ def scenario(name: str, depth: str, folder: Path, rgba: np.ndarray, **extra: obj
     return {"name": name, "width": SIZE, "height": SIZE, "model": "RGBA", "depth": depth, "profile": PROFILES[depth], "pixels": str(pixels), **extra}
 
 
+def hint_layer_rgba() -> np.ndarray:
+    """The hints layer: transparent but for :data:`HINT_DOT` in :data:`HINT_RGB`."""
+    x, y, radius = HINT_DOT
+    rows, columns = np.mgrid[:SIZE, :SIZE]
+    rgba = np.zeros((SIZE, SIZE, 4))
+    rgba[(rows - y) ** 2 + (columns - x) ** 2 <= radius**2] = (*HINT_RGB, 1.0)
+    return rgba
+
+
+def with_hints(record: dict, depth: str, folder: Path) -> dict:
+    hints = folder / f"{record['name']}.hints.bin"
+    hints.write_bytes(encode_layer(hint_layer_rgba(), depth, PROFILES[depth]))
+    return {**record, "hints": str(hints)}
+
+
 def krita_env(home: Path, **extra: str) -> dict[str, str]:
     return {"HOME": str(home), "XDG_RUNTIME_DIR": str(home / "runtime"), **extra}
 
@@ -144,6 +171,12 @@ def results(workspace: Path, photograph: np.ndarray, untrained_model_file: Path)
         scenario("no_tinct", "U8", workspace, photograph, options=new_layer, env={"TINCT_PYTHON": "/usr/bin/python3"}),
         scenario("missing_model", "U8", workspace, photograph, options=new_layer, env={"TINCT_MODEL": str(workspace / "missing.safetensors")}),
         scenario("cancelled", "U16", workspace, photograph, options=new_layer, cancel=True),
+        *(with_hints(scenario(f"hints_{depth}", depth, workspace, photograph, options=new_layer), depth, workspace) for depth in ("U8", "U16", "F32")),
+        with_hints(
+            scenario("hints_replace_selection", "U16", workspace, photograph, options={"working_size": SIZE, "output": "replace"}, selection=SELECTION),
+            "U16",
+            workspace,
+        ),
     ]
     scenarios_file = workspace / "scenarios.json"
     scenarios_file.write_text(json.dumps({"scenarios": scenarios}))
@@ -245,6 +278,40 @@ def test_new_layer_covers_only_the_selection(results: dict, photograph: np.ndarr
     assert_coloured_with_same_lightness(before, after, LIGHTNESS_TOLERANCE["F32"])
 
 
+@pytest.mark.parametrize("name", list(HINT_SCENARIOS))
+def test_hints_layer_steers_the_colour_and_stays_as_painted(results: dict, photograph: np.ndarray, untrained_model_file: Path, name: str) -> None:
+    record, twin = results[name], results[HINT_SCENARIOS[name]]
+    assert record["status"] == "done", record.get("message")
+    depth = record["layers"][0]["depth"]
+    paint_layers = layers(record)
+    hints = next(layer for layer in paint_layers if layer["name"] == "tinct hints")
+    assert Path(hints["pixels"]).read_bytes() == encode_layer(hint_layer_rgba(), depth, PROFILES[depth])
+    result_layer = paint_layers[1] if HINT_SCENARIOS[name].startswith("new") else paint_layers[0]
+    twin_layer = layers(twin)[-1]
+    before = decode_layer(encode_layer(photograph, depth, PROFILES[depth]), depth, PROFILES[depth])
+    after, hint_free = (decode_layer(Path(layer["pixels"]).read_bytes(), depth, PROFILES[depth]) for layer in (result_layer, twin_layer))
+    # Partly selected pixels mix two colours, which moves L*: judge the others.
+    judged = selection_mask(record) != PARTLY_SELECTED if "mask" in record else np.ones((SIZE, SIZE), bool)
+    assert np.abs(lab(after)[..., 0] - lab(before)[..., 0])[judged].max() < LIGHTNESS_TOLERANCE[depth]
+    x, y, radius = HINT_DOT
+    rows, columns = np.mgrid[:SIZE, :SIZE]
+    distance = np.hypot(rows - y, columns - x)
+    near, far = distance <= radius + 2, distance > SIZE / 3
+    result, plain = lab(after), lab(hint_free)
+    target = np.column_stack([result[near][:, 0], np.broadcast_to(color.rgb2lab(np.array(HINT_RGB))[1:], (near.sum(), 2))])
+    assert color.deltaE_ciede2000(result[near], target).mean() < HINT_NEAR_DELTA_E
+    assert color.deltaE_ciede2000(plain[near], target).mean() > 2 * HINT_NEAR_DELTA_E
+    if "mask" not in record:  # the whole layer went to tinct: far from the dot, the result is tinct's own
+        colorizer = tinct.load_model(untrained_model_file, device="cpu")
+        expected = lab(colorizer.colorize(np.clip(before, 0, 1).astype(np.float32), working_size=SIZE, hints=hint_layer_rgba().astype(np.float32)))
+        assert color.deltaE_ciede2000(result[far], expected[far]).mean() < HINT_API_DELTA_E
+    else:
+        mask = selection_mask(record)
+        before_raw = np.frombuffer(encode_layer(photograph, depth, PROFILES[depth]), "<u2").reshape(SIZE, SIZE, 4)
+        after_raw = np.frombuffer(Path(result_layer["pixels"]).read_bytes(), "<u2").reshape(SIZE, SIZE, 4)
+        np.testing.assert_array_equal(after_raw[mask == 0], before_raw[mask == 0])
+
+
 def test_grayscale_document_is_converted_then_coloured(results: dict, photograph: np.ndarray) -> None:
     record = results["grayscale"]
     assert "Convert it to RGB" in record["offer"]
@@ -318,6 +385,7 @@ def test_action_in_tools_scripts_colorizes_through_the_gui(workspace: Path, phot
     assert record["action"] == "Colorize Layer (tinct)"
     assert record["menu"] == ["Tools", "Scripts"]
     assert record["dialog"] == "Colorize Layer (tinct)"
+    assert record["title_fits"], "the dialog is too narrow for its title"
     assert record["options"] == {"working_size": SIZE, "saturation": 1.0, "output": "new_layer", "device": "auto"}
     assert record["layers"] == ["Background", "Background (tinct)"]
     assert record["active"] == "Background (tinct)"

@@ -152,3 +152,12 @@ def test_plugins_install_from_a_built_wheel(tmp_path: Path) -> None:
         assert json.loads((installed / "tinct-plugin.json").read_text()) == {"python": str(python)}
     assert os.access(tmp_path / "gimp" / "tinct-colorize" / "tinct-colorize.py", os.X_OK)
     assert (tmp_path / "krita" / "tinct_colorize.desktop").is_file()
+
+
+def test_krita_install_says_the_plugin_must_be_enabled(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tinct.cli import main
+
+    assert main(["install-plugin", "krita", "--dest", str(tmp_path)]) == 0
+    assert "Python Plugin Manager" in capsys.readouterr().out
+    assert main(["install-plugin", "gimp", "--dest", str(tmp_path)]) == 0
+    assert "Plugin Manager" not in capsys.readouterr().out

@@ -218,15 +218,16 @@ def test_v3_network_trains_with_the_chroma_l1_term_and_round_trips(photo_folder,
 
 
 def test_the_l1_term_pulls_the_loss_toward_the_decoded_error():
-    from tinct.models.registry import build_network
     from tinct.models.base import encode_input
+    from tinct.models.registry import build_network
+    from tinct.training.loss import training_loss
 
     network = build_network("tinct-unet-v3", {"widths": [8, 8, 16, 16], "context_width": 8}).train()
     lightness = torch.rand(2, 1, 64, 64) * 100
     target = torch.full((2, 2, 16, 16), 40.0)
     x = encode_input(lightness)
-    plain = network.training_loss(x, target).item()
-    with_l1 = network.training_loss(x, target, chroma_l1_weight=2.0).item()
+    plain = training_loss(network, x, target).item()
+    with_l1 = training_loss(network, x, target, chroma_l1_weight=2.0).item()
     decoded = network.predict_chroma(x).detach()
     expected = plain + 2.0 * (decoded - target).abs().mean().item() / 110.0
     assert with_l1 == pytest.approx(expected, rel=1e-4)

@@ -20,13 +20,19 @@ import tinct
 from colour_checks import GRAY_MAX_CHROMA, HIGH_PRECISION_LIGHTNESS_TOLERANCE, assert_coloured_with_same_lightness, mean_chroma
 from crashing_worker import CRASH_MESSAGE, make_crashing_python
 from tinct.worker import EXIT_PARENT_GONE
+from tinct import worker_protocol
 from tinct.worker_protocol import (
     CONFIG_NAME,
     MODEL_ENV,
     PROTOCOL_VERSION,
     PYTHON_ENV,
     ColorizeRequest,
+    Description,
+    ErrorReply,
+    Progress,
     ProtocolError,
+    Ready,
+    Result,
     WorkerCancelled,
     WorkerClient,
     WorkerError,
@@ -100,9 +106,40 @@ def test_request_checks_its_layout(fields: dict[str, object], problem: str) -> N
         ColorizeRequest(**{"width": 4, "height": 4, "channels": 3, **fields})
 
 
-def test_request_header_round_trips() -> None:
-    request = ColorizeRequest(5, 3, 4, "uint16", working_size=256, saturation=1.5, device="cpu", model="/m.safetensors")
-    assert ColorizeRequest.from_header(json.loads(json.dumps(request.header()))) == request
+@pytest.mark.parametrize(
+    "request_",
+    [
+        ColorizeRequest(5, 3, 4, "uint16", working_size=256, saturation=1.5, device="cpu", model="/m.safetensors"),
+        ColorizeRequest(5, 3, 4, hints=True, selection="alpha"),
+    ],
+)
+def test_request_header_round_trips(request_: ColorizeRequest) -> None:
+    assert ColorizeRequest.from_header(json.loads(json.dumps(request_.header()))) == request_
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [Ready(2, "0.1.0"), Description({"working_size": 320, "working_size_range": [16, 16384]}), Progress(0.5), Result(3, 2, 4, "uint16"), ErrorReply("image", "bad")],
+)
+def test_replies_are_typed_and_round_trip(reply: object) -> None:
+    header = json.loads(json.dumps(reply.header()))
+    assert type(reply).from_header(header) == reply
+
+
+def test_malformed_reply_is_a_protocol_error() -> None:
+    with pytest.raises(ProtocolError, match="fraction"):
+        Progress.from_header({"type": "progress", "fraction": "most"})
+    with pytest.raises(ProtocolError, match="width"):
+        Result.from_header({"type": "result", "height": 2, "channels": 3, "sample_format": "float32"})
+
+
+def test_request_payload_splits_into_pixels_hints_and_selection() -> None:
+    request = ColorizeRequest(3, 2, 3, "uint16", hints=True, selection="blend")
+    payload = bytes(range(3 * 2 * 3 * 2)) + b"h" * (3 * 2 * 4 * 2) + b"s" * (3 * 2)
+    pixels, hints, selection = request.split(payload)
+    assert (bytes(pixels), bytes(hints), bytes(selection)) == (payload[:36], b"h" * 48, b"s" * 6)
+    with pytest.raises(ProtocolError, match="alpha needs RGBA"):
+        ColorizeRequest(3, 2, 3, selection="alpha")
 
 
 def test_pixels_must_fit_the_request(client: WorkerClient) -> None:
@@ -202,6 +239,60 @@ def test_worker_reports_tinct_errors_and_keeps_serving(client: WorkerClient, gra
     assert caught.value.kind == "tinct"
     client.colorize(request_for(gray_rgba), gray_rgba.tobytes())
     assert client.pid == pid, "errors must not restart the worker"
+
+
+def test_describe_gives_the_models_defaults_and_ranges(client: WorkerClient, model_path: str) -> None:
+    facts = client.describe(device="cpu")
+    descriptor = tinct.load_model(model_path, device="cpu").descriptor
+    assert facts == json.loads(json.dumps(descriptor.to_dict()))
+    assert facts["working_size_range"] == list(descriptor.working_size_range)
+
+
+def test_absent_working_size_is_the_models(client: WorkerClient, gray_rgba: np.ndarray, model_path: str) -> None:
+    colorizer = tinct.load_model(model_path, device="cpu")
+    result = client.colorize(request_for(gray_rgba, working_size=None), gray_rgba.tobytes())
+    expected = colorizer.colorize(gray_rgba, working_size=colorizer.descriptor.working_size)
+    np.testing.assert_allclose(np.frombuffer(result, dtype="<f4").reshape(gray_rgba.shape), expected, atol=1e-5)
+
+
+def test_hint_layer_reaches_the_model(client: WorkerClient, gray_rgba: np.ndarray, model_path: str) -> None:
+    layer = np.zeros_like(gray_rgba)
+    layer[40:48, 40:48] = (0.9, 0.1, 0.1, 1.0)
+    result = client.colorize(request_for(gray_rgba, hints=True), gray_rgba.tobytes(), hints=layer.tobytes())
+    expected = tinct.load_model(model_path, device="cpu").colorize(gray_rgba, working_size=SIDE, hints=layer)
+    np.testing.assert_allclose(np.frombuffer(result, dtype="<f4").reshape(gray_rgba.shape), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("sample_format", ["float32", "uint16"])
+def test_selection_blends_in_the_worker(client: WorkerClient, gray_rgba: np.ndarray, sample_format: str) -> None:
+    pixels = gray_rgba if sample_format == "float32" else np.rint(gray_rgba * 65535).astype("<u2")
+    mask = np.zeros((SIDE, SIDE), dtype=np.uint8)
+    mask[:, SIDE // 2 :] = 255
+    mask[:, SIDE // 2 - 4 : SIDE // 2] = 51  # a fifth selected
+    plain = np.frombuffer(client.colorize(request_for(pixels), pixels.tobytes()), dtype=pixels.dtype).reshape(pixels.shape)
+    blended = np.frombuffer(
+        client.colorize(request_for(pixels, selection="blend"), pixels.tobytes(), selection=mask.tobytes()), dtype=pixels.dtype
+    ).reshape(pixels.shape)
+    np.testing.assert_array_equal(blended[:, : SIDE // 2 - 4], pixels[:, : SIDE // 2 - 4])
+    np.testing.assert_array_equal(blended[:, SIDE // 2 :], plain[:, SIDE // 2 :])
+    half = blended[:, SIDE // 2 - 4 : SIDE // 2, :3].astype(np.float64)
+    middle = 0.2 * plain[:, SIDE // 2 - 4 : SIDE // 2, :3].astype(np.float64) + 0.8 * pixels[:, SIDE // 2 - 4 : SIDE // 2, :3]
+    assert np.abs(half - middle).max() <= (1e-6 if sample_format == "float32" else 1.0)
+    alpha = np.frombuffer(
+        client.colorize(request_for(pixels, selection="alpha"), pixels.tobytes(), selection=mask.tobytes()), dtype=pixels.dtype
+    ).reshape(pixels.shape)
+    np.testing.assert_array_equal(alpha[..., :3], plain[..., :3])
+    assert (alpha[:, : SIDE // 2 - 4, 3] == 0).all()
+    np.testing.assert_array_equal(alpha[:, SIDE // 2 :, 3], pixels[:, SIDE // 2 :, 3])
+
+
+def test_old_plugin_with_new_worker_says_to_reinstall(model_path: str, gray_rgba: np.ndarray, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A plug-in installed before protocol 2 (it checks the version in ``ready``) meets this worker."""
+    monkeypatch.setattr(worker_protocol, "PROTOCOL_VERSION", 1)
+    with WorkerClient(sys.executable, model=model_path, host="krita") as old:
+        with pytest.raises(WorkerError, match=r"speaks worker protocol 1 but the tinct in .* speaks 2: run `tinct install-plugin krita` again") as caught:
+            old.colorize(request_for(gray_rgba), gray_rgba.tobytes())
+    assert caught.value.kind == "setup"
 
 
 def test_crashed_worker_reports_its_last_words(tmp_path: Path, gray_rgba: np.ndarray) -> None:

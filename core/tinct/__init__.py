@@ -8,6 +8,7 @@
 
 __version__ = "0.1.0"
 
+from .descriptor import ModelDescriptor, OptionRange
 from .colour import fit_chroma_to_gamut, lab_to_rgb, rgb_to_lab, rgb_to_lightness
 from .errors import DeviceError, ImageError, ModelError, TinctError, TrainingError
 from .hints import sample_hint_points
@@ -27,6 +28,8 @@ __all__ = [
     "DeviceError",
     "TrainingError",
     "Colorizer",
+    "ModelDescriptor",
+    "OptionRange",
     "load_model",
     "create_model",
     "colorize",

@@ -15,7 +15,8 @@ from tqdm import tqdm
 from . import __version__
 from .devices import DEVICE_CHOICES, describe_device, resolve_device
 from .errors import ImageError, TinctError
-from .inference import DEFAULT_TILE, DEFAULT_WORKING_SIZE, default_model_path, load_model
+from .hints import Hints, HintPoint, parse_hint_point
+from .inference import default_model_path, load_model
 from .io import DEFAULT_MAX_PIXELS, load_image, save_image
 
 EXIT_FAILED = 1
@@ -37,8 +38,8 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_colorize_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--working-size", type=_positive_int, default=None, help=f"long side the network sees, in pixels (default: the model's calibrated size, else {DEFAULT_WORKING_SIZE})")
-    parser.add_argument("--tile", type=_positive_int, default=DEFAULT_TILE, help=f"largest network tile, in pixels (default {DEFAULT_TILE})")
+    parser.add_argument("--working-size", type=_positive_int, default=None, help="long side the network sees, in pixels (default: the model's calibrated size)")
+    parser.add_argument("--tile", type=_positive_int, default=None, help="largest network tile, in pixels (default: the model's)")
     parser.add_argument("--saturation", type=float, default=1.0, help="chroma multiplier, 0..4 (default 1)")
 
 
@@ -52,7 +53,40 @@ def _output_paths(args: argparse.Namespace) -> list[Path]:
     return [args.out_dir / path.name for path in inputs]
 
 
+def _check_hint_options(args: argparse.Namespace) -> list[HintPoint]:
+    """The --hint points, parsed; raises `TinctError` for a malformed one or a bad combination."""
+    points = [parse_hint_point(text) for text in args.hint or []]
+    if points and args.hints is not None:
+        raise TinctError("give either --hint points or a --hints image, not both")
+    if points and len(args.inputs) > 1:
+        raise TinctError("--hint points belong to one photo; for several, use --hints FOLDER with one hint image per photo")
+    if args.hints is not None and len(args.inputs) > 1 and not args.hints.is_dir():
+        raise TinctError(f"with several inputs, --hints names a folder of hint images named like the photos; {args.hints} is not a folder")
+    if args.hints is not None and not args.hints.exists():
+        raise TinctError(f"the hint image or folder {args.hints} does not exist")
+    return points
+
+
+def _hint_image(source: Path, image: np.ndarray, args: argparse.Namespace) -> np.ndarray | None:
+    """The hint image for ``source``: --hints itself, or its namesake in the --hints folder (None if it has none)."""
+    path = args.hints
+    if path.is_dir():
+        path = next((candidate for candidate in (path / source.name, path / f"{source.stem}.png") if candidate.is_file()), None)
+        if path is None:
+            return None
+    layer = load_image(path, max_pixels=args.max_pixels)
+    if layer.ndim != 3 or layer.shape[2] != 4:
+        raise ImageError(f"the hint image {path} has no alpha channel: paint the hints on a transparent image (RGBA PNG)")
+    if layer.shape[:2] != image.shape[:2]:
+        raise ImageError(
+            f"the hint image {path} is {layer.shape[1]}×{layer.shape[0]} pixels but {source} is {image.shape[1]}×{image.shape[0]}; "
+            "a hint image must be the photo's size"
+        )
+    return layer
+
+
 def command_colorize(args: argparse.Namespace) -> int:
+    points = _check_hint_options(args)
     outputs = _output_paths(args)
     colorizer = load_model(args.model, device=args.device)
     failures = 0
@@ -65,11 +99,14 @@ def command_colorize(args: argparse.Namespace) -> int:
             if target.resolve() == source.resolve():
                 raise ImageError(f"{target} is the input itself; choose another output")
             image = load_image(source, max_pixels=args.max_pixels)
+            hints: Hints = points or (None if args.hints is None else _hint_image(source, image, args))
             with tqdm(total=100, desc=source.name, unit="%", disable=not show, leave=False, bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}") as bar:
                 def advance(fraction: float) -> None:
                     bar.update(round(fraction * 100) - bar.n)
 
-                result = colorizer.colorize(image, working_size=args.working_size, tile=args.tile, saturation=args.saturation, progress=advance)
+                result = colorizer.colorize(
+                    image, working_size=args.working_size, tile=args.tile, saturation=args.saturation, hints=hints, progress=advance
+                )
             save_image(result, target)
             print(f"{source} -> {target}")
         except TinctError as error:
@@ -170,6 +207,8 @@ def command_install_plugin(args: argparse.Namespace) -> int:
 
     location = install_plugin(args.host, dest=args.dest, link=args.link)
     print(f"installed the {args.host} plug-in in {location}; it will run tinct with {sys.executable}")
+    if args.host == "krita":
+        print("now enable it in Krita: Settings ▸ Configure Krita ▸ Python Plugin Manager ▸ tick “tinct Colorize”, then restart Krita")
     return 0
 
 
@@ -185,6 +224,13 @@ def build_parser() -> argparse.ArgumentParser:
     target.add_argument("--out-dir", type=Path, help="output folder (outputs keep the inputs' names)")
     _add_model_options(colorize)
     _add_colorize_options(colorize)
+    colorize.add_argument(
+        "--hint", action="append", metavar="X,Y,#RRGGBB", help="colour hint: this colour at pixel (X, Y) from the top left (repeatable; one input)"
+    )
+    colorize.add_argument(
+        "--hints", type=Path, metavar="IMAGE|FOLDER",
+        help="hint image: an RGBA PNG of the photo's size whose opaque pixels are colour hints; with several inputs, a folder of them named like the photos",
+    )
     colorize.add_argument("--force", action="store_true", help="overwrite existing outputs")
     colorize.add_argument("--max-pixels", type=_positive_int, default=DEFAULT_MAX_PIXELS, help=f"refuse larger images (default {DEFAULT_MAX_PIXELS:,})")
     colorize.set_defaults(handler=command_colorize)

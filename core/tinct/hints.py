@@ -1,17 +1,28 @@
-"""User colour hints: sparse a*b* values with a mask, as the network takes them.
+"""User colour hints: all of their arithmetic, from the user's points or layer to the corrected chroma.
 
 A hint is either a point — ``(x, y, colour)`` in image pixels, colour an sRGB triple in
 [0, 1] (floats) or 0..255 (ints) — or an RGBA hint image of the image's size whose opaque
 pixels are hints (the shape a hint layer in GIMP or Krita has).
+
+The stages, in the order the pipeline (`tinct.inference`) calls them:
+
+1. `parse_hint_point` — a point as the command line writes it (``x,y,#rrggbb``);
+2. `rasterize_hints` — points or hint image → `HintMaps` at the working resolution (the
+   network's hint channels);
+3. `downscale_hints` — the same at the size the scene's global context is computed at;
+4. `apply_hints` — after the network: the prediction made to honour the hints on the
+   chroma grid (`propagate_hint_corrections`).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
-from typing import Union
+from typing import NamedTuple, Union
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from .colour import rgb_to_lab
 from .errors import TinctError
@@ -37,6 +48,29 @@ HINT_PREDICTION_VARIANCE = 75.0
 MAX_HINT_CELLS = 1024
 
 
+class HintMaps(NamedTuple):
+    """Hints on a pixel grid: ``ab`` ``(1, 2, h, w)`` float32 a*b* in Lab units (0 where no
+    hint), ``mask`` ``(1, 1, h, w)`` float32 in [0, 1], the fraction of each pixel hinted."""
+
+    ab: torch.Tensor
+    mask: torch.Tensor
+
+
+_HINT_POINT_PATTERN = re.compile(r"^\s*(\d+)\s*,\s*(\d+)\s*,\s*#([0-9a-fA-F]{6})\s*$")
+
+
+def parse_hint_point(text: str) -> HintPoint:
+    """A hint point written ``x,y,#rrggbb`` (x, y in image pixels from the top left) → ``(x, y, (r, g, b))``, r, g, b floats in [0, 1].
+
+    Raises `TinctError` saying the expected form if ``text`` is not one.
+    """
+    match = _HINT_POINT_PATTERN.match(text)
+    if match is None:
+        raise TinctError(f"a hint must be written x,y,#rrggbb (pixels from the top left, a hex colour), e.g. 120,80,#2a5db0; got {text!r}")
+    x, y, colour = match.groups()
+    return int(x), int(y), tuple(int(colour[index : index + 2], 16) / 255.0 for index in (0, 2, 4))
+
+
 def _point_colour_to_ab(colour: Sequence[float]) -> np.ndarray:
     rgb = np.asarray(colour, dtype=np.float64)
     if rgb.shape != (3,) or not np.isfinite(rgb).all():
@@ -48,7 +82,7 @@ def _point_colour_to_ab(colour: Sequence[float]) -> np.ndarray:
     return rgb_to_lab(rgb)[1:]
 
 
-def rasterize_hints(hints: Hints, image_size: tuple[int, int], working_size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor] | None:
+def rasterize_hints(hints: Hints, image_size: tuple[int, int], working_size: tuple[int, int]) -> HintMaps | None:
     """Turn hints into the network's hint channels at the working resolution.
 
     Parameters
@@ -60,8 +94,7 @@ def rasterize_hints(hints: Hints, image_size: tuple[int, int], working_size: tup
 
     Returns
     -------
-    ``(hint_ab (1, 2, h, w) float32 in Lab units, hint_mask (1, 1, h, w) float32 0/1)``, or None
-    when there are no hints
+    `HintMaps` of size ``working_size`` (mask 0 or 1), or None when there are no hints
     """
     if hints is None:
         return None
@@ -84,7 +117,7 @@ def rasterize_hints(hints: Hints, image_size: tuple[int, int], working_size: tup
         rgb = (small[:, :3] / coverage.clamp_min(1e-6)).clamp(0, 1)
         hint_ab = rgb_to_lab(rgb.double())[:, 1:].float() * covered
         hint_mask = covered.float()
-        return (hint_ab, hint_mask) if covered.any() else None
+        return HintMaps(hint_ab, hint_mask) if covered.any() else None
     points = list(hints)
     if not points:
         return None
@@ -103,7 +136,37 @@ def rasterize_hints(hints: Hints, image_size: tuple[int, int], working_size: tup
         columns = slice(max(column - half, 0), column + half + 1)
         hint_ab[0, :, rows, columns] = ab[:, None, None]
         hint_mask[0, 0, rows, columns] = 1.0
-    return hint_ab, hint_mask
+    return HintMaps(hint_ab, hint_mask)
+
+
+def downscale_hints(hints: HintMaps, size: tuple[int, int]) -> HintMaps:
+    """``hints`` area-averaged to ``size`` (height, width): a cell any hint touches keeps the
+    mean colour of its hinted pixels, with mask 1."""
+    coverage = F.interpolate(hints.mask, size=size, mode="area")
+    covered = (coverage > 0).float()
+    ab = F.interpolate(hints.ab * hints.mask, size=size, mode="area") / coverage.clamp_min(1e-6) * covered
+    return HintMaps(ab, covered)
+
+
+def apply_hints(chroma: torch.Tensor, guide: torch.Tensor, hints: HintMaps, saturation: float) -> torch.Tensor:
+    """The predicted chroma made to honour the hints (see `propagate_hint_corrections`).
+
+    Parameters
+    ----------
+    chroma : ``(2, h, w)`` float32 predicted a*b* on the chroma grid, already scaled by ``saturation``
+    guide : ``(h, w)`` float32 L* on the chroma grid
+    hints : `HintMaps` at the padded working resolution, a whole multiple of the chroma grid
+    saturation : the user's chroma multiplier; the hints are scaled by it too, so that
+        "less colour" applies to hinted colours as well
+
+    Returns
+    -------
+    ``(2, h, w)`` float32 a*b*
+    """
+    stride = hints.mask.shape[-1] // chroma.shape[-1]
+    grid_mask = F.avg_pool2d(hints.mask, stride)[0]
+    grid_ab = F.avg_pool2d(hints.ab * hints.mask, stride)[0] / grid_mask.clamp_min(1e-6)
+    return propagate_hint_corrections(chroma, guide, grid_ab * float(saturation), grid_mask[0])
 
 
 def sample_hint_points(image_rgb: np.ndarray, count: int, seed: int) -> list[HintPoint]:

@@ -1,17 +1,24 @@
 """Colorizing whole images at full resolution with bounded memory.
 
-The pipeline of `Colorizer.colorize`:
+`Colorizer.colorize` runs five stages, each a method of its own:
 
-1. L* of the input at full resolution (the input's colour, if any, is discarded).
-2. L* resized to the working resolution (long side ``working_size``), padded to the
-   network's multiple; hints rasterized beside it.
-3. The scene's global context, computed once from the whole image at `CONTEXT_SIZE`.
-4. The network predicts a*b* at a quarter of the working resolution — in one pass, or on
-   overlapping tiles sharing that context when the working size exceeds ``tile``.
-5. At full resolution, in strips of rows: a*b* upsampled by joint bilateral upsampling
-   (guided by the full-resolution L*, so colour stops at edges), scaled by ``saturation``,
-   recombined with the ORIGINAL L*, desaturated where out of the sRGB gamut (never
-   clipped, which would change L*), converted to the input's pixel type.
+1. input (`_Input`): the pixels validated; L* at full resolution (the input's colour, if
+   any, is discarded) and resized to the working resolution (long side ``working_size``);
+2. network input (`Colorizer._network_input`): L* and the hints rasterized beside it
+   (`tinct.hints`), padded to the network's input multiple;
+3. chroma at working resolution (`Colorizer._chroma`): the scene's global context,
+   computed once from the whole image at `CONTEXT_SIZE`; then a*b* at the network's output
+   stride, in one pass or on overlapping tiles sharing that context when the working size
+   exceeds ``tile``.  A tile that runs out of memory is split into smaller tiles and the
+   run carries on, so progress never goes backwards;
+4. hints (`tinct.hints.apply_hints`): the prediction made to honour them;
+5. full-resolution composition (`Colorizer._compose`), in strips of rows: a*b* upsampled
+   by joint bilateral upsampling (guided by the full-resolution L*, so colour stops at
+   edges), recombined with the ORIGINAL L*, desaturated where out of the sRGB gamut
+   (never clipped, which would change L*), converted to the input's pixel type.
+
+The numbers these stages need about the network (input multiple, output stride,
+receptive radius, calibrated defaults, option ranges) come from its `ModelDescriptor`.
 """
 
 from __future__ import annotations
@@ -29,11 +36,12 @@ from PIL import Image
 
 from .checkpoint import load_network, save_network
 from .colour import fit_chroma_to_gamut, rgb_to_lightness
+from .descriptor import ModelDescriptor
 from .devices import inference_dtype, resolve_device
 from .errors import ImageError, ModelError, TinctError
-from .hints import Hints, propagate_hint_corrections, rasterize_hints
+from .hints import HintMaps, Hints, apply_hints, downscale_hints, rasterize_hints
 from .io import from_float_image, to_float_image
-from .models.base import AB_SCALE, LIGHTNESS_SCALE, ColorizationNetwork, encode_input
+from .models.base import LIGHTNESS_SCALE, ColorizationNetwork, encode_input
 from .models.registry import build_network
 from .threads import map_in_threads
 from .tiling import TilePlan, run_tiled
@@ -44,10 +52,6 @@ __all__ = ["Colorizer", "load_model", "create_model", "colorize", "default_model
 ImageLike = Union[np.ndarray, Image.Image]
 Progress = Callable[[float], None]
 
-DEFAULT_WORKING_SIZE = 512
-DEFAULT_TILE = 512
-TILE_OVERLAP = 128
-MINIMUM_TILE = 128
 TILE_BATCH = 4
 # The global context is computed at about the scale the network was trained at.
 CONTEXT_SIZE = 256
@@ -166,8 +170,14 @@ class Colorizer:
         return dict(self.metadata.get("calibration", {}))
 
     @property
+    def descriptor(self) -> ModelDescriptor:
+        """What this model is: its geometry, calibrated defaults and option ranges."""
+        return ModelDescriptor.of(self.network, self.calibration)
+
+    @property
     def default_working_size(self) -> int:
-        return int(self.calibration.get("working_size", DEFAULT_WORKING_SIZE))
+        """The working size used when none is given: the model's calibrated one."""
+        return self.descriptor.working_size
 
     def save(self, path: str | os.PathLike[str], *, training: dict[str, Any] | None = None, calibration: dict[str, Any] | None = None) -> Path:
         """Write the model (float16 safetensors + metadata) atomically to ``path``."""
@@ -178,119 +188,66 @@ class Colorizer:
             calibration=calibration if calibration is not None else self.calibration,
         )
 
-    def _network_input(self, lightness: torch.Tensor, hint_maps: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
-        """``(1, 4, H, W)`` input padded (replicated edges) to the network's multiple."""
-        hint_ab, hint_mask = hint_maps if hint_maps is not None else (None, None)
-        network_input = encode_input(lightness, hint_ab, hint_mask)
+    def _pad(self, maps: torch.Tensor) -> torch.Tensor:
+        """``maps`` ``(1, C, h, w)`` padded (replicated edges) at the bottom and right to the input multiple."""
         multiple = self.network.input_multiple
-        height, width = network_input.shape[-2:]
-        pad_bottom = -height % multiple
-        pad_right = -width % multiple
-        if pad_bottom or pad_right:
-            network_input = F.pad(network_input, (0, pad_right, 0, pad_bottom), mode="replicate")
-        return network_input.to(self.device, self.dtype)
+        height, width = maps.shape[-2:]
+        pad_bottom, pad_right = -height % multiple, -width % multiple
+        return F.pad(maps, (0, pad_right, 0, pad_bottom), mode="replicate") if pad_bottom or pad_right else maps
 
-    def _context(self, lightness: torch.Tensor, hint_maps: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
+    def _network_input(self, lightness: torch.Tensor, hints: HintMaps | None) -> torch.Tensor:
+        """Stage 2: the ``(1, 4, H, W)`` network input, H and W padded to the input multiple, on the device."""
+        network_input = encode_input(lightness, *(hints if hints is not None else (None, None)))
+        return self._pad(network_input).to(self.device, self.dtype)
+
+    def _context(self, lightness: torch.Tensor, hints: HintMaps | None) -> torch.Tensor:
+        """The scene's global context from the whole image downscaled to `CONTEXT_SIZE`: ``(1, C)``."""
         height, width = lightness.shape[-2:]
         scale = min(1.0, CONTEXT_SIZE / max(height, width))
         size = (max(1, round(height * scale)), max(1, round(width * scale)))
         small = F.interpolate(lightness, size=size, mode="area")
-        small_hints = None
-        if hint_maps is not None:
-            hint_ab, hint_mask = hint_maps
-            coverage = F.interpolate(hint_mask, size=size, mode="area")
-            covered = (coverage > 0).float()
-            small_hints = (F.interpolate(hint_ab * hint_mask, size=size, mode="area") / coverage.clamp_min(1e-6) * covered, covered)
-        return self.network.global_context(self._network_input(small, small_hints))
+        return self.network.global_context(self._network_input(small, None if hints is None else downscale_hints(hints, size)))
 
-    def _predict(self, network_input: torch.Tensor, context: torch.Tensor, tile: int, progress: Progress | None) -> torch.Tensor:
-        """a*b* on the quarter-resolution grid of the padded input, retrying smaller tiles on GPU out-of-memory."""
-        while True:
-            try:
-                with torch.inference_mode():
-                    height, width = network_input.shape[-2:]
-                    if height <= tile and width <= tile:
-                        chroma = self.network.predict_chroma(network_input, context)
-                        if progress:
-                            progress(1.0)
-                        return chroma.float()
-                    plan = TilePlan.for_image(
-                        height, width, tile=tile, overlap=TILE_OVERLAP, multiple=self.network.input_multiple, output_stride=self.network.output_stride
-                    )
-                    return run_tiled(
-                        lambda batch: self.network.predict_chroma(batch, context.expand(batch.shape[0], -1)),
-                        network_input,
-                        plan,
-                        batch_size=TILE_BATCH,
-                        progress=progress,
-                    )
-            except torch.OutOfMemoryError:
-                if self.device.type == "cuda":
-                    torch.cuda.empty_cache()
-                if tile // 2 < MINIMUM_TILE:
-                    raise TinctError(
-                        f"out of memory on {self.device.type} even with {tile}-pixel tiles; lower --working-size or use --device cpu"
-                    ) from None
-                tile //= 2
+    def _predict_tiles(self, batch: torch.Tensor, context: torch.Tensor, tile: int) -> torch.Tensor:
+        """a*b* of a batch of network inputs; on out-of-memory each input is split into tiles of half the side."""
+        try:
+            return self.network.predict_chroma(batch, context.expand(batch.shape[0], -1)).float()
+        except torch.OutOfMemoryError:
+            if self.device.type == "cuda":
+                torch.cuda.empty_cache()
+        smaller = tile // 2
+        if smaller < self.descriptor.minimum_tile:
+            raise TinctError(f"out of memory on {self.device.type} even with {tile}-pixel tiles; lower --working-size or use --device cpu")
+        return torch.cat([self._predict_region(one[None], context, smaller) for one in batch])
 
-    def colorize(
-        self,
-        image: ImageLike,
-        *,
-        working_size: int | None = None,
-        tile: int = DEFAULT_TILE,
-        saturation: float = 1.0,
-        hints: Hints = None,
-        progress: Progress | None = None,
-    ) -> ImageLike:
-        """Colorize a grayscale (or colour, whose colour is discarded) image.
+    def _predict_region(self, region: torch.Tensor, context: torch.Tensor, tile: int, progress: Progress | None = None) -> torch.Tensor:
+        """a*b* of ``region`` ``(1, 4, H, W)``: one pass if it fits in ``tile``, else blended tiles."""
+        height, width = region.shape[-2:]
+        if height <= tile and width <= tile:
+            chroma = self._predict_tiles(region, context, tile)
+            if progress:
+                progress(1.0)
+            return chroma
+        plan = TilePlan.for_image(
+            height,
+            width,
+            tile=tile,
+            receptive_radius=self.network.receptive_radius,
+            multiple=self.network.input_multiple,
+            output_stride=self.network.output_stride,
+        )
+        return run_tiled(lambda batch: self._predict_tiles(batch, context, tile), region, plan, batch_size=TILE_BATCH, progress=progress)
 
-        Parameters
-        ----------
-        image : numpy array — gray ``(H, W)`` or ``(H, W, 1)``, RGB ``(H, W, 3)`` or RGBA
-            ``(H, W, 4)``, uint8, uint16 or float32 in [0, 1] — or a PIL image
-        working_size : long side, in pixels, at which the network looks at the image
-            (a "render factor"; larger sees finer detail, smaller sees more context);
-            default: the model's calibrated size, else 512
-        tile : largest network input side; larger working sizes run on overlapping tiles
-        saturation : multiplies the predicted chroma (0 gives gray, 1 the model's calibrated colour)
-        hints : optional colour hints — a list of ``(x, y, (r, g, b))`` points in image pixels,
-            or an RGBA array of the image's size whose opaque pixels are hints
-        progress : called with the fraction done, 0..1
+    def _chroma(self, lightness: torch.Tensor, network_input: torch.Tensor, hints: HintMaps | None, tile: int, progress: Progress) -> torch.Tensor:
+        """Stage 3: a*b* ``(2, H / s, W / s)`` float32 on the CPU, on the output grid of the padded input."""
+        with torch.inference_mode():
+            context = self._context(lightness, hints)
+            return self._predict_region(network_input, context, tile, progress)[0].cpu()
 
-        Returns
-        -------
-        The same kind as ``image``: an array of the same dtype, RGB ``(H, W, 3)`` (RGBA with
-        the input's alpha untouched), or a PIL image (8-bit RGB or RGBA).  Its L* is the input's.
-        """
-        if working_size is None:
-            working_size = self.default_working_size
-        if not (isinstance(working_size, int) and 16 <= working_size <= 16384):
-            raise TinctError(f"working size must be a whole number of pixels from 16 to 16384, got {working_size!r}")
-        if not (isinstance(tile, int) and tile >= MINIMUM_TILE):
-            raise TinctError(f"tile must be a whole number of pixels of at least {MINIMUM_TILE}, got {tile!r}")
-        if not (isinstance(saturation, (int, float)) and 0.0 <= saturation <= 4.0):
-            raise TinctError(f"saturation must be a number from 0 to 4, got {saturation!r}")
-        source = _Input(image)
+    def _compose(self, source: _Input, chroma: torch.Tensor, guide: torch.Tensor, work_size: tuple[int, int], progress: Progress) -> np.ndarray:
+        """Stage 5: the full-resolution result, strip by strip, from the final a*b* on the chroma grid."""
         height, width = source.height, source.width
-        report = progress or (lambda fraction: None)
-        report(0.0)
-
-        scale = working_size / max(height, width)
-        work_size = (max(1, round(height * scale)), max(1, round(width * scale)))
-        work_lightness = source.working_lightness(work_size)
-        hint_maps = rasterize_hints(hints, (height, width), work_size)
-        network_input = self._network_input(work_lightness, hint_maps)
-        context = self._context(work_lightness, hint_maps)
-        chroma = self._predict(network_input, context, tile, lambda fraction: report(NETWORK_SHARE * fraction))[0].cpu()
-        chroma = chroma * (float(saturation) * float(self.calibration.get("chroma_scale", 1.0)))
-
         stride = self.network.output_stride
-        guide = F.avg_pool2d(network_input[:, :1].float().cpu(), stride)[0, 0] * LIGHTNESS_SCALE + LIGHTNESS_SCALE
-        if hint_maps is not None:
-            grid_mask = F.avg_pool2d(network_input[:, 3:4].float().cpu(), stride)[0]
-            grid_ab = F.avg_pool2d(network_input[:, 1:3].float().cpu() * AB_SCALE, stride)[0] / grid_mask.clamp_min(1e-6)
-            chroma = propagate_hint_corrections(chroma, guide, grid_ab * float(saturation), grid_mask[0])
         coefficients = guided_upsampling_coefficients(chroma, guide)
         # Full-resolution pixel centres on the chroma grid: image → working → chroma.
         row_positions = ((torch.arange(height, dtype=torch.float32) + 0.5) * work_size[0] / height) / stride - 0.5
@@ -311,7 +268,62 @@ class Colorizer:
             return bottom
 
         for bottom in map_in_threads(compose_strip, range(0, height, rows_per_strip)):
-            report(NETWORK_SHARE + (1.0 - NETWORK_SHARE) * bottom / height)
+            progress(bottom / height)
+        return result
+
+    def colorize(
+        self,
+        image: ImageLike,
+        *,
+        working_size: int | None = None,
+        tile: int | None = None,
+        saturation: float = 1.0,
+        hints: Hints = None,
+        progress: Progress | None = None,
+    ) -> ImageLike:
+        """Colorize a grayscale (or colour, whose colour is discarded) image.
+
+        Parameters
+        ----------
+        image : numpy array — gray ``(H, W)`` or ``(H, W, 1)``, RGB ``(H, W, 3)`` or RGBA
+            ``(H, W, 4)``, uint8, uint16 or float32 in [0, 1] — or a PIL image
+        working_size : long side, in pixels, at which the network looks at the image
+            (a "render factor"; larger sees finer detail, smaller sees more context);
+            default: the model's calibrated size (``descriptor.working_size``)
+        tile : largest network input side, in pixels; larger working sizes run on
+            overlapping tiles (default ``descriptor.tile``)
+        saturation : multiplies the predicted chroma (0 gives gray, 1 the model's calibrated colour)
+        hints : optional colour hints — a list of ``(x, y, (r, g, b))`` points in image pixels,
+            or an RGBA array of the image's size whose opaque pixels are hints
+        progress : called with the fraction done, 0..1, never decreasing
+
+        Option ranges are the model's (``descriptor.working_size_range`` and so on).
+
+        Returns
+        -------
+        The same kind as ``image``: an array of the same dtype, RGB ``(H, W, 3)`` (RGBA with
+        the input's alpha untouched), or a PIL image (8-bit RGB or RGBA).  Its L* is the input's.
+        """
+        descriptor = self.descriptor
+        working_size = descriptor.working_size if working_size is None else working_size
+        tile = descriptor.tile if tile is None else tile
+        descriptor.check_options(working_size=working_size, saturation=saturation, tile=tile)
+        source = _Input(image)
+        report = progress or (lambda fraction: None)
+        report(0.0)
+
+        scale = working_size / max(source.height, source.width)
+        work_size = (max(1, round(source.height * scale)), max(1, round(source.width * scale)))
+        lightness = source.working_lightness(work_size)
+        hint_maps = rasterize_hints(hints, (source.height, source.width), work_size)
+        network_input = self._network_input(lightness, hint_maps)
+        chroma = self._chroma(lightness, network_input, hint_maps, tile, lambda fraction: report(NETWORK_SHARE * fraction))
+        chroma = chroma * (float(saturation) * descriptor.chroma_scale)
+        # L* on the chroma grid, from the (padded) network input the chroma came from.
+        guide = F.avg_pool2d(network_input[:, :1].float().cpu(), descriptor.output_stride)[0, 0] * LIGHTNESS_SCALE + LIGHTNESS_SCALE
+        if hint_maps is not None:
+            chroma = apply_hints(chroma, guide, HintMaps(*map(self._pad, hint_maps)), saturation)
+        result = self._compose(source, chroma, guide, work_size, lambda fraction: report(NETWORK_SHARE + (1.0 - NETWORK_SHARE) * fraction))
         return source.finish(result)
 
 

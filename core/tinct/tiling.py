@@ -2,7 +2,8 @@
 
 Three parts, after chaiNNer's tiler: a frozen `TilePlan` (where the tiles are and how
 their outputs are weighted), `run_tiled` (evaluates the tiles in batches and blends),
-and the caller's out-of-memory policy (the `Colorizer` retries with smaller tiles).
+and the caller's out-of-memory policy (the `Colorizer` splits a tile that does not fit
+into smaller tiles and carries on, so the tiles already done are kept).
 
 Blending is exact by construction: a tile's weight is zero within ``margin`` input pixels
 of each edge it shares with a neighbour, and rises smoothly after that.  So if the
@@ -54,23 +55,26 @@ class TilePlan:
     columns: tuple[int, ...]
 
     @classmethod
-    def for_image(cls, height: int, width: int, *, tile: int, overlap: int, multiple: int, output_stride: int) -> "TilePlan":
-        """Plan tiles of at most ``tile`` pixels overlapping by at least ``overlap``.
+    def for_image(cls, height: int, width: int, *, tile: int, receptive_radius: int, multiple: int, output_stride: int) -> "TilePlan":
+        """Plan tiles of at most ``tile`` pixels for a network of the given receptive radius.
 
-        ``tile`` and ``overlap`` are rounded to multiples of ``multiple`` (which must divide
-        ``height`` and ``width`` and be a multiple of ``output_stride``).  A quarter of the
-        overlap on each side is the exactness margin; the middle half is the blending ramp.
+        The exactness margin is the receptive radius, and a blending ramp of half of it lies
+        between the margins of two neighbours: the overlap is ``2.5 × receptive_radius``,
+        rounded up to ``multiple`` (which must divide ``height`` and ``width`` and be a
+        multiple of ``output_stride``).  A tile too small for that (an out-of-memory retry)
+        overlaps by half its side and its margin shrinks: blending is then close, not exact.
         """
         tile = max(multiple, tile // multiple * multiple)
-        overlap = min(max(multiple, overlap // multiple * multiple), tile - multiple)
-        margin = overlap // 4
+        wanted = 2 * receptive_radius + max(receptive_radius // 2, 1)
+        overlap = min(math.ceil(wanted / multiple) * multiple, max(multiple, tile // 2 // multiple * multiple))
+        margin = min(receptive_radius, (overlap - 1) // 2)
         return cls(
             height=height,
             width=width,
             tile_height=min(tile, height),
             tile_width=min(tile, width),
             margin=margin,
-            ramp=max(overlap - 2 * margin, 1),
+            ramp=overlap - 2 * margin,
             output_stride=output_stride,
             rows=_axis_offsets(height, tile, overlap, multiple),
             columns=_axis_offsets(width, tile, overlap, multiple),

@@ -1,8 +1,10 @@
 """The tinct worker process, ``python -m tinct.worker``: colorizes for the GIMP and Krita plug-ins.
 
 It speaks :mod:`tinct.worker_protocol` (which documents the messages) on its stdin and
-stdout: it announces itself with ``ready``, then answers each ``colorize`` request with
-``progress`` messages and one ``result`` or ``error``, until its stdin closes. It exits at
+stdout: it announces itself with ``ready``, then answers each ``describe`` request with a
+``description`` of the model and each ``colorize`` request with ``progress`` messages and
+one ``result`` or ``error``, until its stdin closes.  Every numeric step is done here:
+decoding, colorizing, following the hint layer, applying the selection. It exits at
 once if its stdin closes mid-request (the plug-in was cancelled or its host quit).
 
 Anything written to the process's stdout by libraries is redirected to stderr, so it
@@ -26,7 +28,21 @@ from . import __version__
 from .devices import resolve_device
 from .errors import DeviceError, ImageError, ModelError, TinctError
 from .inference import Colorizer, load_model
-from .worker_protocol import PROTOCOL_VERSION, ColorizeRequest, Message, ProtocolError, read_message, write_message
+from .selection import blend_selection, scale_alpha
+from .worker_protocol import (
+    PROTOCOL_VERSION,
+    ColorizeRequest,
+    DescribeRequest,
+    Description,
+    ErrorReply,
+    Message,
+    Progress,
+    ProtocolError,
+    Ready,
+    Result,
+    read_message,
+    write_message,
+)
 
 __all__ = ["decode_pixels", "encode_pixels", "serve", "main"]
 
@@ -44,13 +60,18 @@ _ERROR_KINDS: tuple[tuple[type[BaseException], str], ...] = (
 )
 
 
-def decode_pixels(payload: bytes | bytearray, request: ColorizeRequest) -> np.ndarray:
-    """A request's payload as an array ``(height, width, channels)`` of its sample type.
+def decode_pixels(payload: bytes | bytearray | memoryview, request: ColorizeRequest, channels: int | None = None) -> np.ndarray:
+    """Samples of the request's format as an array ``(height, width, channels)`` (default: the request's).
 
     float32 (values in [0, 1]) or uint16 (0..65535), as `Colorizer.colorize` takes them.
     """
     samples = np.frombuffer(payload, _SAMPLE_DTYPES[request.sample_format])
-    return samples.reshape(request.height, request.width, request.channels)
+    return samples.reshape(request.height, request.width, channels or request.channels)
+
+
+def _selection_weights(payload: memoryview, request: ColorizeRequest) -> np.ndarray:
+    """The selection mask (one byte per pixel) as float32 ``(height, width)`` in [0, 1]."""
+    return np.frombuffer(payload, np.uint8).reshape(request.height, request.width).astype(np.float32) / 255.0
 
 
 def encode_pixels(image: np.ndarray, sample_format: str) -> bytes:
@@ -74,31 +95,47 @@ def _colorizer(model: str | None, device: str) -> Colorizer:
     return load_model(model, device=_tinct_device(device))
 
 
+def _describe(message: Message, replies: BinaryIO) -> None:
+    request = DescribeRequest.from_header(message.header)
+    write_message(replies, Description(_colorizer(request.model, request.device).descriptor.to_dict()).header())
+
+
 def _colorize(message: Message, replies: BinaryIO) -> None:
     """Answer one request with progress messages and its result; raises on any failure."""
-    if message.type != "colorize":
-        raise ProtocolError(f"unknown request type {message.type!r}")
     request = ColorizeRequest.from_header(message.header)
-    if len(message.payload) != request.payload_size:
-        raise ProtocolError(f"request carries {len(message.payload)} bytes of pixels, its header says {request.payload_size}")
-    image = decode_pixels(message.payload, request)
+    pixels, hint_layer, selection = request.split(message.payload)
+    image = decode_pixels(pixels, request)
     colorizer = _colorizer(request.model, request.device)
 
     def report(fraction: float) -> None:
-        write_message(replies, {"type": "progress", "fraction": float(fraction)})
+        write_message(replies, Progress(float(fraction)).header())
 
-    result = colorizer.colorize(image, working_size=request.working_size, saturation=request.saturation, progress=report)
-    header = {
-        "type": "result",
-        "width": request.width,
-        "height": request.height,
-        "channels": request.channels,
-        "sample_format": request.sample_format,
-    }
+    result = colorizer.colorize(
+        image,
+        working_size=request.working_size,
+        saturation=request.saturation,
+        hints=None if hint_layer is None else decode_pixels(hint_layer, request, 4),
+        progress=report,
+    )
+    if request.selection == "blend":
+        result = blend_selection(image, result, _selection_weights(selection, request))
+    elif request.selection == "alpha":
+        result = scale_alpha(result, _selection_weights(selection, request))
+    header = Result(request.width, request.height, request.channels, request.sample_format).header()
     write_message(replies, header, encode_pixels(result, request.sample_format))
 
 
-def _error_reply(error: Exception, message: Message) -> dict[str, str]:
+_HANDLERS = {"colorize": _colorize, "describe": _describe}
+
+
+def _answer(message: Message, replies: BinaryIO) -> None:
+    handler = _HANDLERS.get(message.type)
+    if handler is None:
+        raise ProtocolError(f"unknown request type {message.type!r}")
+    handler(message, replies)
+
+
+def _error_reply(error: Exception, message: Message) -> ErrorReply:
     """The ``error`` message for a failed request: its kind and one line of advice."""
     kind = next((kind for cls, kind in _ERROR_KINDS if isinstance(error, cls)), "internal")
     if kind == "memory":
@@ -109,7 +146,7 @@ def _error_reply(error: Exception, message: Message) -> dict[str, str]:
         text = f"tinct failed unexpectedly ({type(error).__name__}: {error}); the worker's error output has the details"
     else:
         text = str(error)
-    return {"type": "error", "kind": kind, "message": " ".join(text.split())}
+    return ErrorReply(kind, " ".join(text.split()))
 
 
 def _read_requests(requests: BinaryIO, inbox: queue.Queue[Message | ProtocolError | None], working: threading.Event) -> None:
@@ -129,19 +166,19 @@ def serve(requests: BinaryIO, replies: BinaryIO) -> int:
     inbox: queue.Queue[Message | ProtocolError | None] = queue.Queue()
     working = threading.Event()
     try:
-        write_message(replies, {"type": "ready", "protocol": PROTOCOL_VERSION, "tinct": __version__})
+        write_message(replies, Ready(PROTOCOL_VERSION, __version__).header())
         threading.Thread(target=_read_requests, args=(requests, inbox, working), daemon=True).start()
         while (item := inbox.get()) is not None:
             if isinstance(item, ProtocolError):  # the stream itself is broken: stop
-                write_message(replies, {"type": "error", "kind": "request", "message": str(item)})
+                write_message(replies, ErrorReply("request", str(item)).header())
                 return 1
             working.set()
             try:
-                _colorize(item, replies)
+                _answer(item, replies)
             except (BrokenPipeError, ConnectionResetError):
                 raise
             except Exception as error:  # every other failure becomes a reply; the worker keeps serving
-                write_message(replies, _error_reply(error, item))
+                write_message(replies, _error_reply(error, item).header())
             finally:
                 working.clear()
     except (BrokenPipeError, ConnectionResetError):

@@ -18,29 +18,49 @@ Every message, in both directions, is one frame::
 
 Messages
 --------
-worker → plug-in, once, as soon as tinct is imported::
+Each message type is a dataclass below; its ``header()`` is the frame's JSON header and
+``from_header()`` parses one (raising :class:`ProtocolError` if it is malformed).
 
-    {"type": "ready", "protocol": 1, "tinct": "<version>"}
+worker → plug-in, once, as soon as tinct is imported (:class:`Ready`)::
 
-plug-in → worker, one per colorization (the worker serves them in turn)::
+    {"type": "ready", "protocol": 2, "tinct": "<version>"}
+
+plug-in → worker, to learn a model's defaults and option ranges before showing a dialog
+(:class:`DescribeRequest`), answered by one ``description`` (:class:`Description`) or ``error``::
+
+    {"type": "describe", "device": ..., "model": <path> | null}
+    {"type": "description", "model": {<tinct.ModelDescriptor.to_dict()>: "working_size",
+     "working_size_range": [min, max], "saturation_range": [min, max], "chroma_scale", ...}}
+
+plug-in → worker, one per colorization (:class:`ColorizeRequest`; the worker serves them in turn)::
 
     {"type": "colorize", "width": W, "height": H, "channels": 3 | 4,
-     "sample_format": "float32" | "uint16", "working_size": int, "saturation": float,
-     "device": "auto" | "cpu" | "gpu" | <a tinct device name>, "model": <path> | null}
-    payload: W·H·channels samples, little-endian, row-major, channels interleaved
-    (R, G, B[, A]), gamma-encoded sRGB, alpha straight (not premultiplied); float32
-    samples lie in [0, 1] (colour outside is clipped, NaN is refused), uint16 samples
-    span 0..65535.
-    ``model`` null means the model shipped with tinct.
+     "sample_format": "float32" | "uint16", "working_size": int | null, "saturation": float,
+     "device": "auto" | "cpu" | "gpu" | <a tinct device name>, "model": <path> | null,
+     "hints": bool, "selection": null | "blend" | "alpha"}
+    payload, in this order:
+      the pixels: W·H·channels samples, little-endian, row-major, channels interleaved
+      (R, G, B[, A]), gamma-encoded sRGB, alpha straight (not premultiplied); float32
+      samples lie in [0, 1] (colour outside is clipped, NaN is refused), uint16 samples
+      span 0..65535;
+      if "hints": the hint layer, W·H·4 samples (R, G, B, A) in the same format, covering
+      the same pixels — its opaque pixels are colour hints;
+      if "selection": the selection mask, W·H bytes, 0 = unselected to 255 = selected (the
+      form both GIMP and Krita keep selections in). "blend": the result is mixed with the request's pixels by
+      it; "alpha": the result's alpha is the pixels' alpha times it (for a new layer laid
+      over the original).
+    ``working_size`` null means the model's calibrated one, ``model`` null the model
+    shipped with tinct.
 
-worker → plug-in, while working, any number of times::
+worker → plug-in, while working, any number of times (:class:`Progress`)::
 
     {"type": "progress", "fraction": f}          # 0 <= f <= 1, never decreasing
 
-worker → plug-in, to end a colorization, exactly one of::
+worker → plug-in, to end a colorization, exactly one of (:class:`Result`, :class:`ErrorReply`)::
 
     {"type": "result", "width": W, "height": H, "channels": C, "sample_format": ...}
-    payload: the colorized pixels in the request's layout; alpha as it came in.
+    payload: the colorized pixels in the request's layout; alpha as it came in (or
+    scaled by the selection, with "alpha").
 
     {"type": "error", "kind": <see ERROR_KINDS>, "message": "<one line: what went wrong
      and what to do>"}
@@ -57,8 +77,9 @@ Use from a plug-in
 ::
 
     with WorkerClient.from_plugin_folder("krita", folder_of_tinct_plugin_json) as client:
-        request = ColorizeRequest(width, height, 4, "uint16", working_size=512)
-        pixels = client.colorize(request, pixels, progress=lambda fraction: not cancelled)
+        model = client.describe()          # defaults and ranges for the dialog
+        request = ColorizeRequest(width, height, 4, "uint16", hints=True)
+        pixels = client.colorize(request, pixels, progress=lambda fraction: not cancelled, hints=layer)
 
 Every failure raises :class:`WorkerError`, whose text is meant for the user.
 
@@ -95,15 +116,25 @@ __all__ = [
     "WorkerCancelled",
     "ProtocolError",
     "ColorizeRequest",
+    "DescribeRequest",
+    "Ready",
+    "Description",
+    "Progress",
+    "Result",
+    "ErrorReply",
+    "SELECTION_MODES",
     "Message",
     "read_message",
     "write_message",
     "WorkerClient",
 ]
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 SAMPLE_FORMATS = {"float32": 4, "uint16": 2}
 """Sample format name → bytes per sample."""
+SELECTION_MODES = ("blend", "alpha")
+"""How a request's selection mask applies: mix the result with the original, or scale its alpha."""
+HINT_CHANNELS = 4
 ERROR_KINDS = ("model", "device", "image", "memory", "tinct", "request", "internal")
 """What went wrong, in an ``error`` reply: the model file, the device, the pixels, memory,
 another refusal by tinct (e.g. an option out of range), a malformed request, or a bug."""
@@ -143,25 +174,54 @@ class ProtocolError(Exception):
     """A frame or message does not follow this protocol."""
 
 
+def _parse(cls: type, header: Mapping[str, Any], **fields: Callable[[Any], Any]) -> Any:
+    """``cls`` built from the header's ``fields``, each through its converter; optional ones may be absent."""
+    values = {}
+    for name, convert in fields.items():
+        try:
+            values[name] = convert(header.get(name))
+        except (TypeError, ValueError) as error:
+            raise ProtocolError(f"malformed {header.get('type')} message: field {name!r} is {header.get(name)!r} ({error})") from None
+    return cls(**values)
+
+
+def _required(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def checked(value: Any) -> Any:
+        if value is None:
+            raise ValueError("missing")
+        return convert(value)
+
+    return checked
+
+
+def _optional(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    return lambda value: None if value is None else convert(value)
+
+
 @dataclass(frozen=True)
 class ColorizeRequest:
     """One colorization: the pixels' layout and the options for tinct.
 
-    ``width``, ``height`` and ``channels`` (3 = RGB, 4 = RGBA) describe the payload;
+    ``width``, ``height`` and ``channels`` (3 = RGB, 4 = RGBA) describe the pixels;
     ``sample_format`` is a key of :data:`SAMPLE_FORMATS`. ``working_size`` is the side in
-    pixels at which tinct predicts colour, ``saturation`` scales the predicted chroma
+    pixels at which tinct predicts colour (None: the model's calibrated one, see
+    :meth:`WorkerClient.describe`), ``saturation`` scales the predicted chroma
     (1 = as predicted), ``device`` picks the compute device, ``model`` is a model file
-    path or None for the model shipped with tinct.
+    path or None for the model shipped with tinct. ``hints``: a hint layer follows the
+    pixels; ``selection``: a selection mask (one byte per pixel) follows, applied as
+    :data:`SELECTION_MODES` says.
     """
 
     width: int
     height: int
     channels: int
     sample_format: str = "float32"
-    working_size: int = 320  # the shipped model's calibrated working size
+    working_size: int | None = None
     saturation: float = 1.0
     device: str = "auto"
     model: str | None = None
+    hints: bool = False
+    selection: str | None = None
 
     def __post_init__(self) -> None:
         if self.width < 1 or self.height < 1:
@@ -170,11 +230,42 @@ class ColorizeRequest:
             raise ProtocolError(f"channels must be 3 (RGB) or 4 (RGBA), got {self.channels}")
         if self.sample_format not in SAMPLE_FORMATS:
             raise ProtocolError(f"sample format must be one of {', '.join(SAMPLE_FORMATS)}, got {self.sample_format!r}")
+        if self.selection is not None and self.selection not in SELECTION_MODES:
+            raise ProtocolError(f"selection must be one of {', '.join(SELECTION_MODES)} or null, got {self.selection!r}")
+        if self.selection == "alpha" and self.channels != 4:
+            raise ProtocolError("a selection applied as alpha needs RGBA pixels (channels 4)")
+
+    @property
+    def pixels_size(self) -> int:
+        """Bytes of the pixels a request carries, and of its result."""
+        return self.width * self.height * self.channels * SAMPLE_FORMATS[self.sample_format]
+
+    @property
+    def hints_size(self) -> int:
+        """Bytes of the hint layer (0 without one)."""
+        return self.width * self.height * HINT_CHANNELS * SAMPLE_FORMATS[self.sample_format] if self.hints else 0
+
+    @property
+    def selection_size(self) -> int:
+        """Bytes of the selection mask, one per pixel (0 without one)."""
+        return self.width * self.height if self.selection else 0
 
     @property
     def payload_size(self) -> int:
-        """Bytes of pixel data a request or its result carries."""
-        return self.width * self.height * self.channels * SAMPLE_FORMATS[self.sample_format]
+        """Bytes of the whole request payload: pixels, hint layer, selection mask."""
+        return self.pixels_size + self.hints_size + self.selection_size
+
+    def split(self, payload: bytes | bytearray | memoryview) -> tuple[memoryview, memoryview | None, memoryview | None]:
+        """A request payload as ``(pixels, hint layer or None, selection or None)``, without copying."""
+        if len(payload) != self.payload_size:
+            raise ProtocolError(f"request carries {len(payload)} bytes, its header says {self.payload_size}")
+        view = memoryview(payload)
+        hints_end = self.pixels_size + self.hints_size
+        return (
+            view[: self.pixels_size],
+            view[self.pixels_size : hints_end] if self.hints else None,
+            view[hints_end:] if self.selection else None,
+        )
 
     def header(self) -> dict[str, Any]:
         return {"type": "colorize", **asdict(self)}
@@ -182,19 +273,111 @@ class ColorizeRequest:
     @classmethod
     def from_header(cls, header: Mapping[str, Any]) -> ColorizeRequest:
         """Parse a ``colorize`` header; raises :class:`ProtocolError` if it is malformed."""
-        try:
-            return cls(
-                width=int(header["width"]),
-                height=int(header["height"]),
-                channels=int(header["channels"]),
-                sample_format=str(header["sample_format"]),
-                working_size=int(header["working_size"]),
-                saturation=float(header["saturation"]),
-                device=str(header["device"]),
-                model=None if header.get("model") is None else str(header["model"]),
-            )
-        except (KeyError, TypeError, ValueError) as error:
-            raise ProtocolError(f"malformed colorize request: {error!r}") from None
+        return _parse(
+            cls,
+            header,
+            width=_required(int),
+            height=_required(int),
+            channels=_required(int),
+            sample_format=_required(str),
+            working_size=_optional(int),
+            saturation=_required(float),
+            device=_required(str),
+            model=_optional(str),
+            hints=bool,
+            selection=_optional(str),
+        )
+
+
+@dataclass(frozen=True)
+class DescribeRequest:
+    """Ask for the facts of a model (defaults, option ranges) as loaded on ``device``."""
+
+    device: str = "auto"
+    model: str | None = None
+
+    def header(self) -> dict[str, Any]:
+        return {"type": "describe", **asdict(self)}
+
+    @classmethod
+    def from_header(cls, header: Mapping[str, Any]) -> DescribeRequest:
+        return _parse(cls, header, device=_required(str), model=_optional(str))
+
+
+@dataclass(frozen=True)
+class Ready:
+    """The worker is up and speaks ``protocol``; ``tinct`` is its version."""
+
+    protocol: int
+    tinct: str
+
+    def header(self) -> dict[str, Any]:
+        return {"type": "ready", **asdict(self)}
+
+    @classmethod
+    def from_header(cls, header: Mapping[str, Any]) -> Ready:
+        return _parse(cls, header, protocol=_required(int), tinct=str)
+
+
+@dataclass(frozen=True)
+class Description:
+    """A model's facts: ``model`` is `tinct.ModelDescriptor.to_dict()` (working size and its
+    range, saturation range, chroma scale, temperature, geometry)."""
+
+    model: dict[str, Any]
+
+    def header(self) -> dict[str, Any]:
+        return {"type": "description", **asdict(self)}
+
+    @classmethod
+    def from_header(cls, header: Mapping[str, Any]) -> Description:
+        return _parse(cls, header, model=_required(dict))
+
+
+@dataclass(frozen=True)
+class Progress:
+    """The fraction of a colorization done, 0..1, never decreasing."""
+
+    fraction: float
+
+    def header(self) -> dict[str, Any]:
+        return {"type": "progress", **asdict(self)}
+
+    @classmethod
+    def from_header(cls, header: Mapping[str, Any]) -> Progress:
+        return _parse(cls, header, fraction=_required(float))
+
+
+@dataclass(frozen=True)
+class Result:
+    """A colorization's outcome; the payload holds the pixels in the request's layout."""
+
+    width: int
+    height: int
+    channels: int
+    sample_format: str
+
+    def header(self) -> dict[str, Any]:
+        return {"type": "result", **asdict(self)}
+
+    @classmethod
+    def from_header(cls, header: Mapping[str, Any]) -> Result:
+        return _parse(cls, header, width=_required(int), height=_required(int), channels=_required(int), sample_format=_required(str))
+
+
+@dataclass(frozen=True)
+class ErrorReply:
+    """A request failed: ``kind`` is one of :data:`ERROR_KINDS`, ``message`` one line for the user."""
+
+    kind: str
+    message: str
+
+    def header(self) -> dict[str, Any]:
+        return {"type": "error", **asdict(self)}
+
+    @classmethod
+    def from_header(cls, header: Mapping[str, Any]) -> ErrorReply:
+        return _parse(cls, header, kind=lambda value: str(value or "internal"), message=_required(str))
 
 
 @dataclass(frozen=True)
@@ -241,13 +424,14 @@ def read_message(stream: BinaryIO) -> Message | None:
     return Message(header, _read_exact(stream, payload_size) or b"")
 
 
-def write_message(stream: BinaryIO, header: Mapping[str, Any], payload: bytes | bytearray | memoryview = b"") -> None:
-    """Write one frame and flush it."""
+def write_message(stream: BinaryIO, header: Mapping[str, Any], *payload: bytes | bytearray | memoryview) -> None:
+    """Write one frame, its payload the concatenation of the ``payload`` parts, and flush it."""
     raw_header = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    stream.write(_FRAME.pack(len(raw_header), len(payload)))
+    stream.write(_FRAME.pack(len(raw_header), sum(len(part) for part in payload)))
     stream.write(raw_header)
-    if len(payload):
-        stream.write(payload)
+    for part in payload:
+        if len(part):
+            stream.write(part)
     stream.flush()
 
 
@@ -364,11 +548,12 @@ class WorkerClient:
         if ready.type != "ready":
             self._stop()
             raise WorkerError(f"the tinct worker said {ready.type!r} instead of 'ready': {self._advice}", "crashed")
-        if ready.header.get("protocol") != PROTOCOL_VERSION:
+        protocol = ready.header.get("protocol")
+        if protocol != PROTOCOL_VERSION:
             self._stop()
             raise WorkerError(
                 f"this plug-in speaks worker protocol {PROTOCOL_VERSION} but the tinct in {self.python} speaks "
-                f"{ready.header.get('protocol')}: run `tinct install-plugin {self.host}` again",
+                f"{protocol}: run `tinct install-plugin {self.host}` again in that tinct environment",
                 "setup",
             )
         return process
@@ -414,35 +599,64 @@ class WorkerClient:
             raise self._died(starting)
         return message
 
+    def _send(self, header: Mapping[str, Any], *payload: bytes | bytearray | memoryview) -> None:
+        process = self._start()
+        assert process.stdin is not None
+        try:
+            write_message(process.stdin, header, *payload)
+        except (BrokenPipeError, ConnectionResetError):
+            raise self._died(starting=False) from None
+
+    def _unexpected(self, message: Message) -> WorkerError:
+        self._stop()
+        return WorkerError(f"the tinct worker sent an unexpected {message.type!r} message: {self._advice}", "crashed")
+
+    def describe(self, *, device: str = "auto", model: str | None = None) -> dict[str, Any]:
+        """The model's facts (see :class:`Description`): its calibrated ``working_size``, the
+        ``working_size_range`` and ``saturation_range`` a dialog should offer, and more.
+
+        ``model`` None means the client's model. Raises :class:`WorkerError` on every failure.
+        """
+        self._send(DescribeRequest(device=device, model=model if model is not None else self.model).header())
+        message = self._receive()
+        if message.type == "error":
+            error = ErrorReply.from_header(message.header)
+            raise WorkerError(error.message, error.kind)
+        if message.type != "description":
+            raise self._unexpected(message)
+        return Description.from_header(message.header).model
+
     def colorize(
         self,
         request: ColorizeRequest,
         pixels: bytes | bytearray | memoryview,
         progress: Callable[[float], bool | None] | None = None,
+        *,
+        hints: bytes | bytearray | memoryview | None = None,
+        selection: bytes | bytearray | memoryview | None = None,
     ) -> bytes | bytearray:
         """Colorize ``pixels`` (laid out as ``request`` says) and return the result pixels.
 
-        ``progress`` receives fractions in [0, 1]; returning False cancels (the worker is
-        terminated and :class:`WorkerCancelled` raised), raising cancels too and the
-        exception propagates. Raises :class:`WorkerError` on every failure.
+        ``hints`` (the hint layer) and ``selection`` (the mask) must be given exactly when
+        the request says so, in its sample format. ``progress`` receives fractions in
+        [0, 1]; returning False cancels (the worker is terminated and
+        :class:`WorkerCancelled` raised), raising cancels too and the exception
+        propagates. Raises :class:`WorkerError` on every failure.
         """
-        if len(pixels) != request.payload_size:
-            raise ValueError(f"{len(pixels)} bytes of pixels do not fit a request needing {request.payload_size}")
+        parts = [(pixels, request.pixels_size, "pixels"), (hints, request.hints_size, "hint layer"), (selection, request.selection_size, "selection mask")]
+        for data, size, name in parts:
+            if (data is None and size) or (data is not None and len(data) != size):
+                raise ValueError(f"{0 if data is None else len(data)} bytes of {name} do not fit a request needing {size}")
         if request.model is None and self.model is not None:
             request = replace(request, model=self.model)
-        process = self._start()
-        assert process.stdin is not None
-        try:
-            write_message(process.stdin, request.header(), pixels)
-        except (BrokenPipeError, ConnectionResetError):
-            raise self._died(starting=False) from None
+        self._send(request.header(), *(data for data, size, _ in parts if data is not None))
         while True:
             message = self._receive()
             if message.type == "progress":
                 if progress is None:
                     continue
                 try:
-                    keep_going = progress(float(message.header["fraction"]))
+                    keep_going = progress(Progress.from_header(message.header).fraction)
                 except BaseException:
                     self._stop()
                     raise
@@ -450,15 +664,15 @@ class WorkerClient:
                     self._stop()
                     raise WorkerCancelled()
             elif message.type == "result":
-                if len(message.payload) != request.payload_size:
+                if len(message.payload) != request.pixels_size:
                     self._stop()
-                    raise WorkerError(f"the tinct worker sent {len(message.payload)} bytes instead of {request.payload_size}", "crashed")
+                    raise WorkerError(f"the tinct worker sent {len(message.payload)} bytes instead of {request.pixels_size}", "crashed")
                 return message.payload
             elif message.type == "error":
-                raise WorkerError(str(message.header.get("message")), str(message.header.get("kind", "internal")))
+                error = ErrorReply.from_header(message.header)
+                raise WorkerError(error.message, error.kind)
             else:
-                self._stop()
-                raise WorkerError(f"the tinct worker sent an unknown {message.type!r} message: {self._advice}", "crashed")
+                raise self._unexpected(message)
 
     def close(self) -> None:
         """Let the worker finish (its stdin closes) and wait for it; kill it if it lingers."""

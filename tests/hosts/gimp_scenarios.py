@@ -14,13 +14,16 @@ Plan (JSON)::
                     member names), "indexed" (convert to indexed before the call),
                     "selection": [[shape ("rectangle" | "ellipse"), Gimp.ChannelOps member,
                     x, y, w, h], ...] | null, "config" (a key of configs),
-                    "arguments": {name: value}, "dump_formats": {key: babl format}}]}
+                    "arguments": {name: value}, "dump_formats": {key: babl format},
+                    "hints": raw "R'G'B'A float" samples of a layer named "tinct hints" put
+                    above the photo and passed as "hints-layer" | null}]}
 
 results.json maps ``"menu"`` to the procedure's registration and each scenario name to
 ``{"status", "error", "base_type", "selection" (path of the selection mask as "Y float"
 samples, or null), "before": [dumps], "after": [dumps]}``, where a dump is
-``{"name": layer name, "files": {key: path}}`` for each layer, top first; a scenario that
-raised records ``{"exception": traceback}`` instead.
+``{"name": layer name, "visible": bool, "files": {key: path}}`` for each layer, top first;
+a scenario that raised records ``{"exception": traceback}`` instead. ``"menu"`` also
+holds each argument's nick (its mnemonic) under ``"nicks"``.
 """
 
 import json
@@ -48,6 +51,7 @@ def describe_procedure(name):
         "menu_paths": list(procedure.get_menu_paths()),
         "image_types": procedure.get_image_types(),
         "arguments": [spec.name for spec in procedure.get_arguments()],
+        "nicks": {spec.name: spec.get_nick() for spec in procedure.get_arguments()},
     }
 
 
@@ -67,7 +71,14 @@ def build_image(scenario):
     for shape, operation, *bounds in scenario["selection"] or ():
         select = image.select_rectangle if shape == "rectangle" else image.select_ellipse
         select(getattr(Gimp.ChannelOps, operation), *bounds)
-    return image, layer
+    hints = None
+    if scenario.get("hints"):
+        hints = Gimp.Layer.new(image, "tinct hints", width, height, Gimp.ImageType.RGBA_IMAGE, 100, Gimp.LayerMode.NORMAL)
+        image.insert_layer(hints, None, 0)
+        hints_buffer = hints.get_buffer()
+        hints_buffer.set(Gegl.Rectangle.new(0, 0, width, height), "R'G'B'A float", Path(scenario["hints"]).read_bytes())
+        hints_buffer.flush()
+    return image, layer, hints
 
 
 def dump_selection(image, scenario):
@@ -88,17 +99,18 @@ def dump_layers(image, scenario, stage):
             path = out / f"{scenario['name']}-{stage}-{index}-{key}.raw"
             path.write_bytes(layer.get_buffer().get(rectangle, 1.0, babl_format, Gegl.AbyssPolicy.NONE))
             files[key] = str(path)
-        dumps.append({"name": layer.get_name(), "files": files})
+        dumps.append({"name": layer.get_name(), "visible": layer.get_visible(), "files": files})
     return dumps
 
 
 def run_scenario(procedure, scenario):
     Path(plan["config_path"]).write_text(json.dumps(plan["configs"][scenario["config"]]))
-    image, layer = build_image(scenario)
+    image, layer, hints = build_image(scenario)
     before = dump_layers(image, scenario, "before")
     config = procedure.create_config()
     config.set_property("image", image)
     config.set_core_object_array("drawables", [layer])
+    config.set_property("hints-layer", hints)
     for name, value in scenario["arguments"].items():
         config.set_property(name, value)
     status = procedure.run(config).index(0)

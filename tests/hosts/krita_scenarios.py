@@ -9,7 +9,9 @@ space, the selection mask and the task's outcome. The test side judges the pixel
 
 A scenario is an object with ``name``, ``width``, ``height``, ``model``, ``depth``,
 ``profile`` and optionally ``pixels`` (a file of the background layer's raw bytes),
-``selection`` (rectangles ``[x, y, width, height, how selected 0..255]``), ``options`` (of the plugin's
+``selection`` (rectangles ``[x, y, width, height, how selected 0..255]``), ``hints`` (a file of
+the raw bytes of a paint layer named "tinct hints", put on top and passed as the hints
+layer), ``options`` (of the plugin's
 ``Options``), ``env`` (variables set while it runs, e.g. ``TINCT_PYTHON``), ``convert``
 (accept the offer to convert a grayscale document) and ``cancel`` (cancel at the first
 progress report).
@@ -84,6 +86,11 @@ def _play(scenario: dict, folder: Path, clients: dict[str, WorkerClient]) -> dic
         node = document.rootNode().childNodes()[0]
         if "pixels" in scenario:
             node.setPixelData(Path(scenario["pixels"]).read_bytes(), 0, 0, width, height)
+        hints_layer = None
+        if "hints" in scenario:
+            hints_layer = document.createNode("tinct hints", "paintlayer")
+            hints_layer.setPixelData(Path(scenario["hints"]).read_bytes(), 0, 0, width, height)
+            document.rootNode().addChildNode(hints_layer, node)
         if "selection" in scenario:
             selection = Selection()
             for rectangle in scenario["selection"]:
@@ -102,7 +109,7 @@ def _play(scenario: dict, folder: Path, clients: dict[str, WorkerClient]) -> dic
                 key = json.dumps(env, sort_keys=True)
                 if key not in clients:
                     clients[key] = WorkerClient.from_plugin_folder("krita")
-                task = ColorizeTask(document, node, Options(**scenario.get("options", {})), clients[key])
+                task = ColorizeTask(document, node, Options(**scenario.get("options", {})), clients[key], hints_layer)
                 outcome = _run_task(task, scenario.get("cancel", False))
                 if outcome is None:
                     record["status"] = "timeout"

@@ -43,8 +43,8 @@ class ColorizationNetwork(nn.Module):
     * input ``x``: ``(B, 4, H, W)`` from `encode_input`; H and W multiples of `input_multiple`.
     * `global_context(x)`: ``(B, C)`` — what the network knows of the whole scene.  The
       tiler computes it once from the whole (downscaled) image and gives it to every tile.
-    * `predict_chroma(x, context)`: ``(B, 2, H / output_stride, W / output_stride)``, a*b* in Lab units.
-    * `training_loss(x, target_ab)`: scalar; ``target_ab`` is ``(B, 2, H / s, W / s)`` in Lab units.
+    * `predict_chroma(x, context)` (and `forward`): ``(B, 2, H / output_stride, W / output_stride)``,
+      a*b* in Lab units.  The training loss is not the network's: see `tinct.training.loss`.
 
     Class attributes: ``architecture`` (registry name), ``input_multiple``, ``output_stride``,
     ``receptive_radius`` (input pixels of context each output needs, for tile overlap).
@@ -65,9 +65,6 @@ class ColorizationNetwork(nn.Module):
     def predict_chroma(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
         raise NotImplementedError
 
-    def training_loss(self, x: torch.Tensor, target_ab: torch.Tensor, chroma_l1_weight: float = 0.0) -> torch.Tensor:
-        raise NotImplementedError
-
-    def forward(self, x: torch.Tensor, target_ab: torch.Tensor, chroma_l1_weight: float = 0.0) -> torch.Tensor:
-        """The training loss (what `torch.nn.parallel.DistributedDataParallel` calls)."""
-        return self.training_loss(x, target_ab, chroma_l1_weight)
+    def forward(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
+        """Predict a*b*: the same as `predict_chroma`."""
+        return self.predict_chroma(x, context)

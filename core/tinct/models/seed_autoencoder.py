@@ -45,6 +45,3 @@ class SeedAutoencoder(ColorizationNetwork):
     def predict_chroma(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
         y = self.decoder(self.encoder(x))
         return F.interpolate(y, scale_factor=2, mode="bilinear", align_corners=False) * AB_SCALE
-
-    def training_loss(self, x: torch.Tensor, target_ab: torch.Tensor) -> torch.Tensor:
-        return F.mse_loss(self.predict_chroma(x).float() / AB_SCALE, target_ab.float() / AB_SCALE)

@@ -24,8 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import AB_SCALE, INPUT_CHANNELS, ColorizationNetwork
-from .chroma_bins import DEFAULT_TEMPERATURE, annealed_mean, in_gamut_bin_centres, soft_targets
+from .base import INPUT_CHANNELS, ColorizationNetwork
+from .chroma_bins import DEFAULT_TEMPERATURE, annealed_mean, in_gamut_bin_centres
 
 
 class ResidualBlock(nn.Module):
@@ -52,7 +52,7 @@ def conv_norm_relu(in_channels: int, out_channels: int, stride: int = 1) -> nn.S
 
 
 class BinClassifierNetwork(ColorizationNetwork):
-    """Shared by tinct's bin classifiers: decoding (temperature, smoothing) and the training loss.
+    """Shared by tinct's bin classifiers: the bins, their loss weights and decoding (temperature, smoothing).
 
     Subclasses define `logits` ``(B, Q, H/s, W/s)`` over the buffer ``bin_centres`` ``(Q, 2)``.
     Config keys read here: ``temperature`` (annealed-mean sharpness, in (0, 1]) and
@@ -86,17 +86,6 @@ class BinClassifierNetwork(ColorizationNetwork):
     def predict_chroma(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
         return annealed_mean(self.logits(x, context), self.bin_centres, self.temperature, smoothing_radius=self.decode_smoothing)
 
-    def training_loss(self, x: torch.Tensor, target_ab: torch.Tensor, chroma_l1_weight: float = 0.0) -> torch.Tensor:
-        """Rebalanced cross-entropy over the bins, plus ``chroma_l1_weight`` × mean |decoded − true| a*b* / 110."""
-        logits = self.logits(x).float()
-        targets = soft_targets(target_ab.float(), self.bin_centres)
-        pixel_weights = self.bin_weights[targets.argmax(dim=1)]
-        log_probabilities = logits.log_softmax(dim=1)
-        loss = (-(targets * log_probabilities).sum(dim=1) * pixel_weights).mean()
-        if chroma_l1_weight > 0:
-            decoded = annealed_mean(logits, self.bin_centres, self.temperature)
-            loss = loss + chroma_l1_weight * (decoded - target_ab.float()).abs().mean() / AB_SCALE
-        return loss
 
 
 class TinctNet(BinClassifierNetwork):

@@ -11,7 +11,7 @@ What changed from `tinct.models.tinct_net.TinctNet` (v2), and why:
 * the full-resolution end stays as narrow as v2's (1/4 is where the pixels are);
 * decoding can smooth the bin probabilities spatially (``decode_smoothing``) before the
   annealed mean, and training adds an L1 term on the decoded a*b* (see
-  `BinClassifierNetwork.training_loss`).
+  `tinct.training.loss.training_loss`).
 """
 
 from __future__ import annotations

@@ -40,6 +40,7 @@ from ..models.chroma_bins import REBALANCE_UNIFORM_MIX, rebalancing_weights
 from ..models.registry import build_network
 from .batches import lab_from_bytes, training_batch
 from .data_cache import TrainingSet, load_training_set
+from .loss import TrainingObjective
 
 STATE_FILE = "state.pt"
 MODEL_FILE = "model.safetensors"
@@ -222,9 +223,9 @@ def train(config: TrainingConfig, run: str | os.PathLike[str], *, resume: bool =
     if not resume and is_main:
         run.mkdir(parents=True, exist_ok=True)
         _write_json_atomically(run / CONFIG_FILE, asdict(config))
-    trained = network
+    trained: torch.nn.Module = TrainingObjective(network, config.chroma_l1_weight)
     if world_size > 1:
-        trained = torch.nn.parallel.DistributedDataParallel(network)
+        trained = torch.nn.parallel.DistributedDataParallel(trained)
     total_steps = math.ceil(config.total_images / (config.batch_size * world_size))
     if max_steps is not None:
         total_steps = min(total_steps, counters["step"] + max_steps)
@@ -253,7 +254,7 @@ def train(config: TrainingConfig, run: str | os.PathLike[str], *, resume: bool =
                 network_input = network_input.contiguous(memory_format=torch.channels_last)
             with autocast:
                 # Through __call__, so DistributedDataParallel can synchronise gradients.
-                loss = trained(network_input, target_ab, config.chroma_l1_weight)
+                loss = trained(network_input, target_ab)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -6,11 +6,13 @@ give this one a shortcut under Settings ▸ Configure Krita ▸ Keyboard Shortcu
 
 from __future__ import annotations
 
-from krita import Document, Extension, Krita, Node, Window
+from krita import Document, Extension, Krita, Window
 from PyQt5.QtCore import Qt
 from PyQt5.QtWidgets import QMessageBox, QProgressDialog, QWidget
 
-from .dialog import ask_options
+from .dialog import TITLE as DIALOG_TITLE
+from .dialog import ask_options, hint_layer_candidates
+from .options import Options
 from .pixels import ConversionError
 from .task import ColorizeTask, GrayscaleDocument, Outcome, TargetError, check_target, convert_to_rgba
 from .worker_protocol import WorkerClient, WorkerError
@@ -18,7 +20,7 @@ from .worker_protocol import WorkerClient, WorkerError
 __all__ = ["TinctExtension", "ACTION_ID", "ACTION_TEXT", "MENU_LOCATION"]
 
 ACTION_ID = "tinct_colorize_layer"
-ACTION_TEXT = "Colorize Layer (tinct)"
+ACTION_TEXT = DIALOG_TITLE
 MENU_LOCATION = "tools/scripts"
 TITLE = "tinct"
 _PERCENT = 100
@@ -50,15 +52,21 @@ class TinctExtension(Extension):
             return
         document = Krita.instance().activeDocument()
         try:
-            node = _colorizable_node(document, parent)
-            if node is None:
+            convert = _needs_conversion(document, parent)
+            if convert is None:
                 return
-            options = ask_options(parent)
-            if options is None:
-                return
+            node = document.activeNode()
             if self._client is None:
                 self._client = WorkerClient.from_plugin_folder("krita")
-            task = ColorizeTask(document, node, options, self._client)
+            model = self._client.describe(device=Options.load().device)
+            chosen = ask_options(parent, model, hint_layer_candidates(document, node))
+            if chosen is None:
+                return
+            options, hints_layer = chosen
+            if convert:  # only now that the user has said OK
+                convert_to_rgba(document)
+                node = document.activeNode()
+            task = ColorizeTask(document, node, options, self._client, hints_layer)
         except (TargetError, ConversionError, WorkerError) as error:
             QMessageBox.warning(parent, TITLE, str(error))
             return
@@ -67,18 +75,19 @@ class TinctExtension(Extension):
         task.start()
 
 
-def _colorizable_node(document: Document | None, parent: QWidget | None) -> Node | None:
-    """The active layer, after offering to convert a grayscale document; None if declined."""
+def _needs_conversion(document: Document | None, parent: QWidget | None) -> bool | None:
+    """Whether the grayscale document is to be converted to RGB (the user agreed); None if
+    the user declined. Raises :class:`TargetError` for a target that cannot be colorized."""
     node = document.activeNode() if document is not None else None
     try:
         check_target(document, node)
     except GrayscaleDocument as question:
         if QMessageBox.question(parent, TITLE, str(question)) != QMessageBox.Yes:
             return None
-        convert_to_rgba(document)
-        node = document.activeNode()
-        check_target(document, node)
-    return node
+        if node is None or node.type() != "paintlayer":
+            raise TargetError("Select a paint layer to colorize.") from None
+        return True
+    return False
 
 
 class _ProgressWindow(QProgressDialog):

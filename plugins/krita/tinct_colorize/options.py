@@ -6,33 +6,32 @@ from dataclasses import dataclass, fields
 
 from krita import Krita
 
-__all__ = ["Options", "OUTPUTS", "DEVICES", "WORKING_SIZE_RANGE", "SATURATION_RANGE"]
+__all__ = ["Options", "OUTPUTS", "DEVICES", "MODEL_WORKING_SIZE"]
 
 OUTPUTS = {"new_layer": "New layer above", "replace": "Replace layer pixels"}
-"""Output choice → its label. A new layer is non-destructive; replacing cannot be undone."""
+"""Output choice → its label."""
 DEVICES = {"auto": "Auto", "cpu": "CPU", "gpu": "GPU"}
 """Worker device choice (as the worker protocol names them) → its label."""
-WORKING_SIZE_RANGE = (128, 4096)
-"""Long side, in pixels, at which tinct looks at the image."""
-SATURATION_RANGE = (0.0, 4.0)
-"""Factor on the predicted chroma: 0 gives gray, 1 the model's colour."""
+MODEL_WORKING_SIZE = 0
+"""A working size of 0 stands for the model's calibrated one; the model's ranges come from the worker."""
 _SETTINGS_GROUP = "tinct_colorize"
 
 
 @dataclass(frozen=True)
 class Options:
-    """One colorization's options; the defaults are tinct's own."""
+    """One colorization's options; the defaults are the model's (see :data:`MODEL_WORKING_SIZE`).
 
-    working_size: int = 320  # the shipped model's calibrated working size
+    The worker checks ``working_size`` and ``saturation`` against the model's ranges.
+    """
+
+    working_size: int = MODEL_WORKING_SIZE
     saturation: float = 1.0
     output: str = "new_layer"
     device: str = "auto"
 
     def __post_init__(self) -> None:
-        if not WORKING_SIZE_RANGE[0] <= self.working_size <= WORKING_SIZE_RANGE[1]:
-            raise ValueError(f"working size {self.working_size} is outside {WORKING_SIZE_RANGE}")
-        if not SATURATION_RANGE[0] <= self.saturation <= SATURATION_RANGE[1]:
-            raise ValueError(f"saturation {self.saturation} is outside {SATURATION_RANGE}")
+        if self.working_size < 0 or self.saturation < 0:
+            raise ValueError(f"working size {self.working_size} and saturation {self.saturation} must not be negative")
         if self.output not in OUTPUTS:
             raise ValueError(f"output {self.output!r} is not one of {', '.join(OUTPUTS)}")
         if self.device not in DEVICES:

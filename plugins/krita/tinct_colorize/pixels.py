@@ -9,7 +9,8 @@ a scratch document: the layer's bytes go in, Krita's own colour engine
 same way. Nothing is rounded to 8 bits on the way.
 
 Samples are ``array.array("f")`` of ``width * height * 4`` values, rows top to bottom.
-Selection masks are ``bytes`` of one value per pixel, 0 (unselected) to 255 (selected).
+Selection masks are ``bytes`` of one value per pixel, 0 (unselected) to 255 (selected), as
+the worker protocol takes them: the worker applies the selection, not this plugin.
 """
 
 from __future__ import annotations
@@ -33,14 +34,10 @@ __all__ = [
     "write_samples",
     "to_little_endian",
     "from_little_endian",
-    "new_layer_samples",
-    "replaced_samples",
     "keep_unselected",
 ]
 
 CHANNELS = 4
-ALPHA = 3
-FULLY_SELECTED = 255
 _UNSELECTED_RUN = re.compile(rb"\x00+")
 # Resolution of scratch documents; it has no effect on pixels.
 _SCRATCH_PPI = 72.0
@@ -154,36 +151,6 @@ def from_little_endian(data: bytes | bytearray) -> array.array:
     samples.frombytes(data)
     if sys.byteorder == "big":
         samples.byteswap()
-    return samples
-
-
-def _scaled_alpha(alpha: array.array, mask: bytes) -> array.array:
-    return array.array("f", (a * m / FULLY_SELECTED for a, m in zip(alpha, mask)))
-
-
-def new_layer_samples(original: array.array, result: array.array, mask: bytes | None) -> array.array:
-    """A new layer's samples: the result's colour, the original's alpha scaled by the selection.
-
-    Over the original layer it shows the colorized pixels where selected and leaves the
-    rest as it was (partly selected pixels blend).
-    """
-    samples = array.array("f", result)
-    alpha = original[ALPHA::CHANNELS]
-    samples[ALPHA::CHANNELS] = alpha if mask is None else _scaled_alpha(alpha, mask)
-    return samples
-
-
-def replaced_samples(original: array.array, result: array.array, mask: bytes | None) -> array.array:
-    """The layer's new samples: the result blended in by the selection, the original's alpha."""
-    samples = array.array("f", result)
-    if mask is not None:
-        for channel in range(ALPHA):
-            before = original[channel::CHANNELS]
-            after = result[channel::CHANNELS]
-            samples[channel::CHANNELS] = array.array(
-                "f", (b + (a - b) * m / FULLY_SELECTED for b, a, m in zip(before, after, mask))
-            )
-    samples[ALPHA::CHANNELS] = original[ALPHA::CHANNELS]
     return samples
 
 

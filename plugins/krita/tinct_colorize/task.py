@@ -24,6 +24,9 @@ __all__ = ["TargetError", "GrayscaleDocument", "Outcome", "ColorizeTask", "check
 
 SUPPORTED_MODEL = "RGBA"
 CONVERTIBLE_MODEL = "GRAYA"
+# Krita blending mode that puts a layer's pixels, alpha included, in place of those below:
+# Replace is a layer in this mode merged down, which Krita can undo (a pixel write it cannot).
+COPY_BLENDING = "copy"
 
 
 class TargetError(Exception):
@@ -40,8 +43,8 @@ def check_target(document: Document | None, node: Node | None) -> None:
         raise TargetError("Open an image to colorize first.")
     if document.colorModel() == CONVERTIBLE_MODEL:
         raise GrayscaleDocument(
-            f"This image is grayscale ({CONVERTIBLE_MODEL}/{document.colorDepth()}), which cannot hold colour. "
-            f"Convert it to RGB ({SUPPORTED_MODEL}/{document.colorDepth()}) first?"
+            "This image is grayscale, which cannot hold colour. Convert it to RGB (at the same bit depth) "
+            "when you press OK in the next dialog?"
         )
     if document.colorModel() != SUPPORTED_MODEL:
         raise TargetError(
@@ -77,11 +80,13 @@ class _WorkerThread(QThread):
 
     progressed = pyqtSignal(float)
 
-    def __init__(self, client: WorkerClient, request: ColorizeRequest, payload: memoryview) -> None:
+    def __init__(self, client: WorkerClient, request: ColorizeRequest, payload: memoryview, hints: memoryview | None, selection: bytes | None) -> None:
         super().__init__()
         self._client = client
         self._request = request
         self._payload = payload
+        self._hints = hints
+        self._selection = selection
         self._cancel = threading.Event()
         self.result: bytes | bytearray | None = None
         self.error = ""
@@ -96,7 +101,7 @@ class _WorkerThread(QThread):
 
     def run(self) -> None:
         try:
-            self.result = self._client.colorize(self._request, self._payload, self._report)
+            self.result = self._client.colorize(self._request, self._payload, self._report, hints=self._hints, selection=self._selection)
         except WorkerError as error:
             self.error = str(error)
         except Exception as error:  # the thread's boundary: report, never lose, a bug
@@ -115,9 +120,11 @@ class ColorizeTask(QObject):
     progressed = pyqtSignal(float)
     finished = pyqtSignal(object)
 
-    def __init__(self, document: Document, node: Node, options: Options, client: WorkerClient) -> None:
+    def __init__(self, document: Document, node: Node, options: Options, client: WorkerClient, hints_layer: Node | None = None) -> None:
         super().__init__()
         check_target(document, node)
+        if hints_layer is not None and hints_layer.colorModel() != SUPPORTED_MODEL:
+            raise TargetError(f"The hints layer {hints_layer.name()!r} is {hints_layer.colorModel()}; paint the hints on an RGB/Alpha paint layer.")
         bounds = pixels.work_region(document)
         if bounds is None:
             raise TargetError("The selection does not cover any of the image.")
@@ -125,18 +132,21 @@ class ColorizeTask(QObject):
         self._node = node
         self._options = options
         self._bounds = bounds
-        self._original = pixels.read_samples(node, bounds)
+        original = pixels.read_samples(node, bounds)
         self._mask = pixels.selection_mask(document, bounds)
+        hints = None if hints_layer is None else pixels.to_little_endian(pixels.read_samples(hints_layer, bounds))
         request = ColorizeRequest(
             width=bounds.width,
             height=bounds.height,
             channels=pixels.CHANNELS,
             sample_format="float32",
-            working_size=options.working_size,
+            working_size=options.working_size or None,
             saturation=options.saturation,
             device=options.device,
+            hints=hints is not None,
+            selection=None if self._mask is None else ("alpha" if options.output == "new_layer" else "blend"),
         )
-        self._thread = _WorkerThread(client, request, pixels.to_little_endian(self._original))
+        self._thread = _WorkerThread(client, request, pixels.to_little_endian(original), hints, self._mask)
         self._thread.progressed.connect(self.progressed)
         self._thread.finished.connect(self._finish)
         self._cancelled = False
@@ -165,20 +175,28 @@ class ColorizeTask(QObject):
         self.finished.emit(outcome)
 
     def _write(self, result: array.array) -> Node:
-        """Write the result as the options say; the layer that received it.
+        """Write the result as the options say; the layer that holds it afterwards.
 
-        Everything that can fail happens before the document changes: a new layer is filled
-        before it is added, and the layer's pixels are replaced in one final call.
+        Both outputs go through a new layer, filled before it is added, so every change to
+        the document is one Krita can undo: "new layer" keeps it above the original;
+        "replace" merges it down in a blending mode that puts its pixels in place of the
+        layer's (it starts as a copy of the layer, so pixels outside the work region stay).
+        Pixels the selection leaves out get the layer's original bytes, bit for bit.
         """
         if self._options.output == "new_layer":
             layer = self._document.createNode(f"{self._node.name()} (tinct)", "paintlayer")
-            pixels.write_samples(layer, self._bounds, pixels.new_layer_samples(self._original, result, self._mask))
+            pixels.write_samples(layer, self._bounds, result)
             self._node.parentNode().addChildNode(layer, self._node)
             self._document.setActiveNode(layer)
         else:
-            layer = self._node
-            keep = None if self._mask is None else (self._mask, bytes(layer.pixelData(*self._bounds)))
-            pixels.write_samples(layer, self._bounds, pixels.replaced_samples(self._original, result, self._mask), keep=keep)
+            layer = self._node.duplicate()
+            layer.setName(f"{self._node.name()} (tinct)")
+            keep = None if self._mask is None else (self._mask, bytes(self._node.pixelData(*self._bounds)))
+            pixels.write_samples(layer, self._bounds, result, keep=keep)
+            layer.setBlendingMode(COPY_BLENDING)
+            self._node.parentNode().addChildNode(layer, self._node)
+            layer = layer.mergeDown()
+            self._document.setActiveNode(layer)
         self._document.refreshProjection()
         self._document.waitForDone()
         return layer

@@ -101,6 +101,8 @@ class Probe(Extension):
             self._quit()
         elif isinstance(dialog, QDialog) and not isinstance(dialog, QProgressDialog):
             self._record["dialog"] = dialog.windowTitle()
+            # Room for the title beside a title bar's icon and buttons (about 120 px).
+            self._record["title_fits"] = dialog.width() >= dialog.fontMetrics().horizontalAdvance(dialog.windowTitle()) + 120
             self._record["options"] = dataclasses.asdict(dialog.options())
             dialog.accept()
         elif (len(names) > 1 and self._document.activeNode().name() == names[-1]) or self._polls >= POLL_LIMIT:
