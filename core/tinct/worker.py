@@ -5,6 +5,9 @@ stdout: it announces itself with ``ready``, then answers each ``colorize`` reque
 ``progress`` messages and one ``result`` or ``error``, until its stdin closes. It exits at
 once if its stdin closes mid-request (the plug-in was cancelled or its host quit).
 
+It never hangs: a malformed request gets an ``error`` reply; a broken stream, or any
+failure of the thread reading stdin, gets an ``error`` reply and ends the worker.
+
 Anything written to the process's stdout by libraries is redirected to stderr, so it
 cannot corrupt the protocol stream.
 """
@@ -17,7 +20,7 @@ import queue
 import sys
 import threading
 import traceback
-from typing import BinaryIO
+from typing import BinaryIO, Union
 
 import numpy as np
 import torch
@@ -26,7 +29,17 @@ from . import __version__
 from .devices import resolve_device
 from .errors import DeviceError, ImageError, ModelError, TinctError
 from .inference import Colorizer, load_model
-from .worker_protocol import PROTOCOL_VERSION, ColorizeRequest, Message, ProtocolError, read_message, write_message
+from .io import DEFAULT_MAX_PIXELS
+from .worker_protocol import (
+    HEARTBEAT_SECONDS,
+    PROTOCOL_VERSION,
+    ColorizeRequest,
+    Message,
+    MessageRefused,
+    ProtocolError,
+    read_message,
+    write_message,
+)
 
 __all__ = ["decode_pixels", "encode_pixels", "serve", "main"]
 
@@ -74,20 +87,57 @@ def _colorizer(model: str | None, device: str) -> Colorizer:
     return load_model(model, device=_tinct_device(device))
 
 
-def _colorize(message: Message, replies: BinaryIO) -> None:
+class _Replies:
+    """The reply stream, shared by the main thread and the heartbeat: one frame at a time.
+
+    While a request is being worked on, the heartbeat repeats the last progress fraction
+    every `HEARTBEAT_SECONDS`, so the plug-in can tell a slow step from a stuck worker.
+    """
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+        self._lock = threading.Lock()
+        self._fraction: float | None = None  # None while idle: no heartbeat
+        self._stopped = threading.Event()
+
+    def start_request(self) -> None:
+        with self._lock:
+            self._fraction = 0.0
+
+    def progress(self, fraction: float) -> None:
+        with self._lock:
+            self._fraction = float(fraction)
+            write_message(self._stream, {"type": "progress", "fraction": self._fraction})
+
+    def send(self, header: dict[str, object], payload: bytes = b"") -> None:
+        """Send a message that ends the current request (if any): no heartbeat follows it."""
+        with self._lock:
+            self._fraction = None
+            write_message(self._stream, header, payload)
+
+    def beat(self) -> None:
+        """Repeat the last progress while working, until `stop` (run in a daemon thread)."""
+        while not self._stopped.wait(HEARTBEAT_SECONDS):
+            with self._lock:
+                if self._fraction is None:
+                    continue
+                try:
+                    write_message(self._stream, {"type": "progress", "fraction": self._fraction})
+                except (OSError, ValueError):  # the plug-in left; the main thread finds out too
+                    return
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+
+def _colorize(message: Message, replies: _Replies) -> None:
     """Answer one request with progress messages and its result; raises on any failure."""
     if message.type != "colorize":
-        raise ProtocolError(f"unknown request type {message.type!r}")
+        raise MessageRefused(f"unknown request type {message.type!r}")
     request = ColorizeRequest.from_header(message.header)
-    if len(message.payload) != request.payload_size:
-        raise ProtocolError(f"request carries {len(message.payload)} bytes of pixels, its header says {request.payload_size}")
     image = decode_pixels(message.payload, request)
     colorizer = _colorizer(request.model, request.device)
-
-    def report(fraction: float) -> None:
-        write_message(replies, {"type": "progress", "fraction": float(fraction)})
-
-    result = colorizer.colorize(image, working_size=request.working_size, saturation=request.saturation, progress=report)
+    result = colorizer.colorize(image, working_size=request.working_size, saturation=request.saturation, progress=replies.progress)
     header = {
         "type": "result",
         "width": request.width,
@@ -95,15 +145,15 @@ def _colorize(message: Message, replies: BinaryIO) -> None:
         "channels": request.channels,
         "sample_format": request.sample_format,
     }
-    write_message(replies, header, encode_pixels(result, request.sample_format))
+    replies.send(header, encode_pixels(result, request.sample_format))
 
 
-def _error_reply(error: Exception, message: Message) -> dict[str, str]:
-    """The ``error`` message for a failed request: its kind and one line of advice."""
+def _error_reply(error: BaseException, header: dict[str, object]) -> dict[str, str]:
+    """The ``error`` message for a failed request (``header``: its header, or empty): its kind and one line of advice."""
     kind = next((kind for cls, kind in _ERROR_KINDS if isinstance(error, cls)), "internal")
     if kind == "memory":
-        size = f"{message.header.get('width')}×{message.header.get('height')}"
-        text = f"out of memory colorizing {size} pixels: lower the working size, choose the CPU device, or colorize a smaller selection"
+        size = f"{header.get('width')}×{header.get('height')} pixels" if header else "the request"
+        text = f"out of memory colorizing {size}: lower the working size, choose the CPU device, or colorize a smaller selection"
     elif kind == "internal":
         traceback.print_exception(error)
         text = f"tinct failed unexpectedly ({type(error).__name__}: {error}); the worker's error output has the details"
@@ -112,40 +162,66 @@ def _error_reply(error: Exception, message: Message) -> dict[str, str]:
     return {"type": "error", "kind": kind, "message": " ".join(text.split())}
 
 
-def _read_requests(requests: BinaryIO, inbox: queue.Queue[Message | ProtocolError | None], working: threading.Event) -> None:
-    """Pass requests to the main thread; end the process if stdin closes mid-request."""
+Inbox = queue.Queue[Union[Message, BaseException, None]]
+
+
+def _read_requests(requests: BinaryIO, inbox: Inbox, working: threading.Event, max_pixels: int) -> None:
+    """Pass requests (or refusals) to the main thread; end the process if stdin closes mid-request.
+
+    Whatever goes wrong here reaches the main thread, which answers it: this thread must
+    never die silently, or the main thread would wait for requests forever.
+    """
     try:
-        while (message := read_message(requests)) is not None:
+        while True:
+            try:
+                message = read_message(requests, max_pixels=max_pixels)
+            except MessageRefused as refusal:  # the frame was consumed: answer it and go on
+                inbox.put(refusal)
+                continue
+            if message is None:
+                break
             inbox.put(message)
-    except ProtocolError as error:
+    except BaseException as error:  # a broken stream, memory, a bug: the main thread replies and stops
         inbox.put(error)
+        return
     if working.is_set():
         os._exit(EXIT_PARENT_GONE)
     inbox.put(None)
 
 
-def serve(requests: BinaryIO, replies: BinaryIO) -> int:
-    """Run the worker on the given streams until ``requests`` ends; returns the exit status."""
-    inbox: queue.Queue[Message | ProtocolError | None] = queue.Queue()
+def serve(requests: BinaryIO, replies: BinaryIO, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> int:
+    """Run the worker on the given streams until ``requests`` ends; returns the exit status.
+
+    Requests over ``max_pixels`` pixels are refused before their payload is stored.
+    """
+    inbox: Inbox = queue.Queue()
     working = threading.Event()
+    sender = _Replies(replies)
+    threading.Thread(target=sender.beat, daemon=True).start()
     try:
-        write_message(replies, {"type": "ready", "protocol": PROTOCOL_VERSION, "tinct": __version__})
-        threading.Thread(target=_read_requests, args=(requests, inbox, working), daemon=True).start()
+        sender.send({"type": "ready", "protocol": PROTOCOL_VERSION, "tinct": __version__})
+        threading.Thread(target=_read_requests, args=(requests, inbox, working, max_pixels), daemon=True).start()
         while (item := inbox.get()) is not None:
-            if isinstance(item, ProtocolError):  # the stream itself is broken: stop
-                write_message(replies, {"type": "error", "kind": "request", "message": str(item)})
+            if isinstance(item, MessageRefused):
+                sender.send(_error_reply(item, {}))
+                continue
+            if isinstance(item, BaseException):  # the request stream is broken or unreadable: answer and stop
+                sender.send(_error_reply(item, {}))
                 return 1
             working.set()
+            sender.start_request()
             try:
-                _colorize(item, replies)
+                _colorize(item, sender)
             except (BrokenPipeError, ConnectionResetError):
                 raise
             except Exception as error:  # every other failure becomes a reply; the worker keeps serving
-                write_message(replies, _error_reply(error, item))
+                sender.send(_error_reply(error, item.header))
             finally:
                 working.clear()
     except (BrokenPipeError, ConnectionResetError):
         return EXIT_PARENT_GONE
+    finally:
+        sender.stop()
     return 0
 
 
