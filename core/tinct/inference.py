@@ -35,6 +35,7 @@ from .hints import Hints, propagate_hint_corrections, rasterize_hints
 from .io import from_float_image, to_float_image
 from .models.base import AB_SCALE, LIGHTNESS_SCALE, ColorizationNetwork, encode_input
 from .models.registry import build_network
+from .options import SATURATION_RANGE, WORKING_SIZE_RANGE
 from .threads import map_in_threads
 from .tiling import TilePlan, run_tiled
 from .upsampling import bilinear_axis, guided_upsampling_coefficients, sample_bilinear
@@ -265,12 +266,14 @@ class Colorizer:
         """
         if working_size is None:
             working_size = self.default_working_size
-        if not (isinstance(working_size, int) and 16 <= working_size <= 16384):
-            raise TinctError(f"working size must be a whole number of pixels from 16 to 16384, got {working_size!r}")
-        if not (isinstance(tile, int) and tile >= MINIMUM_TILE):
+        low, high = WORKING_SIZE_RANGE
+        if not (isinstance(working_size, int) and not isinstance(working_size, bool) and low <= working_size <= high):
+            raise TinctError(f"working size must be a whole number of pixels from {low} to {high}, got {working_size!r}")
+        if not (isinstance(tile, int) and not isinstance(tile, bool) and tile >= MINIMUM_TILE):
             raise TinctError(f"tile must be a whole number of pixels of at least {MINIMUM_TILE}, got {tile!r}")
-        if not (isinstance(saturation, (int, float)) and 0.0 <= saturation <= 4.0):
-            raise TinctError(f"saturation must be a number from 0 to 4, got {saturation!r}")
+        low, high = SATURATION_RANGE
+        if not (isinstance(saturation, (int, float)) and not isinstance(saturation, bool) and low <= saturation <= high):
+            raise TinctError(f"saturation must be a number from {low:g} to {high:g}, got {saturation!r}")
         source = _Input(image)
         height, width = source.height, source.width
         report = progress or (lambda fraction: None)

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import INPUT_CHANNELS, ColorizationNetwork
+from .base import INPUT_CHANNELS, ColorizationNetwork, ConfigField
 from .chroma_bins import DEFAULT_TEMPERATURE, annealed_mean, in_gamut_bin_centres, soft_targets
 
 
@@ -61,6 +61,11 @@ class TinctNet(ColorizationNetwork):
     input_multiple = 16
     output_stride = 4
     receptive_radius = 96
+    config_fields = {
+        "widths": ConfigField(int, 1, 1024, length=3),
+        "context_width": ConfigField(int, 1, 4096),
+        "temperature": ConfigField(float, 0.0, 1.0, low_open=True),
+    }
 
     def __init__(self, widths: tuple[int, int, int] = (32, 64, 128), context_width: int = 128, temperature: float = DEFAULT_TEMPERATURE) -> None:
         super().__init__(widths=list(widths), context_width=context_width, temperature=temperature)
