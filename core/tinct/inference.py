@@ -32,7 +32,7 @@ from .colour import fit_chroma_to_gamut, rgb_to_lightness
 from .devices import inference_dtype, resolve_device
 from .errors import ImageError, ModelError, TinctError
 from .hints import Hints, propagate_hint_corrections, rasterize_hints
-from .io import from_float_image, to_float_image
+from .io import from_float_image, pil_to_array, to_float_image
 from .models.base import AB_SCALE, LIGHTNESS_SCALE, ColorizationNetwork, encode_input
 from .models.registry import build_network
 from .options import SATURATION_RANGE, WORKING_SIZE_RANGE
@@ -79,7 +79,12 @@ class _Input:
         self.pil_mode: str | None = None
         if isinstance(image, Image.Image):
             self.pil_mode = image.mode
-            image = np.asarray(image.convert("RGBA" if "A" in image.mode or "transparency" in image.info else "RGB"))
+            try:
+                image = pil_to_array(image, f"the PIL image ({image.mode}, {image.width}×{image.height})")
+            except ImageError:
+                raise
+            except Exception as error:  # noqa: BLE001 - a lazily decoded PIL image can fail here in any way
+                raise ImageError(f"the PIL image cannot be decoded ({error or type(error).__name__})") from None
         if not isinstance(image, np.ndarray):
             raise ImageError(f"expected a numpy array or PIL image, got {type(image).__name__}")
         if image.dtype not in (np.uint8, np.uint16, np.float32, np.float64):
@@ -262,7 +267,9 @@ class Colorizer:
         Returns
         -------
         The same kind as ``image``: an array of the same dtype, RGB ``(H, W, 3)`` (RGBA with
-        the input's alpha untouched), or a PIL image (8-bit RGB or RGBA).  Its L* is the input's.
+        the input's alpha untouched), or a PIL image (8-bit RGB or RGBA, whatever the input
+        mode: PIL has no 16-bit or float colour modes; `tinct.io.pil_to_array` says how each
+        mode is read).  Its L* is the input's.
         """
         if working_size is None:
             working_size = self.default_working_size
