@@ -31,7 +31,7 @@ from .checkpoint import load_network, save_network
 from .colour import fit_chroma_to_gamut, rgb_to_lightness
 from .devices import inference_dtype, resolve_device
 from .errors import ImageError, ModelError, TinctError
-from .hints import Hints, propagate_hint_corrections, rasterize_hints
+from .hints import Hints, check_hints, propagate_hint_corrections, rasterize_hints
 from .io import from_float_image, pil_to_array, to_float_image
 from .models.base import AB_SCALE, LIGHTNESS_SCALE, ColorizationNetwork, encode_input
 from .models.registry import build_network
@@ -260,8 +260,9 @@ class Colorizer:
             default: the model's calibrated size, else 512
         tile : largest network input side; larger working sizes run on overlapping tiles
         saturation : multiplies the predicted chroma (0 gives gray, 1 the model's calibrated colour)
-        hints : optional colour hints — a list of ``(x, y, (r, g, b))`` points in image pixels,
-            or an RGBA array of the image's size whose opaque pixels are hints
+        hints : optional colour hints — a list of ``(x, y, (r, g, b))`` points in image pixels
+            (r, g, b whole numbers 0..255 or fractions 0..1), or an RGBA array or PIL image of
+            the image's size whose opaque pixels are hints (see `tinct.hints.check_hints`)
         progress : called with the fraction done, 0..1
 
         Returns
@@ -283,13 +284,14 @@ class Colorizer:
             raise TinctError(f"saturation must be a number from {low:g} to {high:g}, got {saturation!r}")
         source = _Input(image)
         height, width = source.height, source.width
+        valid_hints = check_hints(hints, (height, width))
         report = progress or (lambda fraction: None)
         report(0.0)
 
         scale = working_size / max(height, width)
         work_size = (max(1, round(height * scale)), max(1, round(width * scale)))
         work_lightness = source.working_lightness(work_size)
-        hint_maps = rasterize_hints(hints, (height, width), work_size)
+        hint_maps = rasterize_hints(valid_hints, (height, width), work_size)
         network_input = self._network_input(work_lightness, hint_maps)
         context = self._context(work_lightness, hint_maps)
         chroma = self._predict(network_input, context, tile, lambda fraction: report(NETWORK_SHARE * fraction))[0].cpu()
