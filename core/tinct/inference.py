@@ -184,6 +184,23 @@ class Colorizer:
             calibration=calibration if calibration is not None else self.calibration,
         )
 
+    def check_options(self, *, working_size: int | None = None, tile: int = DEFAULT_TILE, saturation: float = 1.0) -> int:
+        """Check `colorize`'s options (ranges in `tinct.options`); returns the working size to use.
+
+        Raises `TinctError`; the command line calls it once, before its first file.
+        """
+        if working_size is None:
+            working_size = self.default_working_size
+        low, high = WORKING_SIZE_RANGE
+        if not (isinstance(working_size, int) and not isinstance(working_size, bool) and low <= working_size <= high):
+            raise TinctError(f"working size must be a whole number of pixels from {low} to {high}, got {working_size!r}")
+        if not (isinstance(tile, int) and not isinstance(tile, bool) and tile >= MINIMUM_TILE):
+            raise TinctError(f"tile must be a whole number of pixels of at least {MINIMUM_TILE}, got {tile!r}")
+        low, high = SATURATION_RANGE
+        if not (isinstance(saturation, (int, float)) and not isinstance(saturation, bool) and low <= saturation <= high):
+            raise TinctError(f"saturation must be a number from {low:g} to {high:g}, got {saturation!r}")
+        return working_size
+
     def _network_input(self, lightness: torch.Tensor, hint_maps: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
         """``(1, 4, H, W)`` input padded (replicated edges) to the network's multiple."""
         hint_ab, hint_mask = hint_maps if hint_maps is not None else (None, None)
@@ -272,16 +289,7 @@ class Colorizer:
         mode: PIL has no 16-bit or float colour modes; `tinct.io.pil_to_array` says how each
         mode is read).  Its L* is the input's.
         """
-        if working_size is None:
-            working_size = self.default_working_size
-        low, high = WORKING_SIZE_RANGE
-        if not (isinstance(working_size, int) and not isinstance(working_size, bool) and low <= working_size <= high):
-            raise TinctError(f"working size must be a whole number of pixels from {low} to {high}, got {working_size!r}")
-        if not (isinstance(tile, int) and not isinstance(tile, bool) and tile >= MINIMUM_TILE):
-            raise TinctError(f"tile must be a whole number of pixels of at least {MINIMUM_TILE}, got {tile!r}")
-        low, high = SATURATION_RANGE
-        if not (isinstance(saturation, (int, float)) and not isinstance(saturation, bool) and low <= saturation <= high):
-            raise TinctError(f"saturation must be a number from {low:g} to {high:g}, got {saturation!r}")
+        working_size = self.check_options(working_size=working_size, tile=tile, saturation=saturation)
         source = _Input(image)
         height, width = source.height, source.width
         valid_hints = check_hints(hints, (height, width))
