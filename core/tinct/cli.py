@@ -9,7 +9,7 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Sequence
+from typing import NoReturn, Sequence
 
 import numpy as np
 from tqdm import tqdm
@@ -159,9 +159,9 @@ def command_demo(args: argparse.Namespace) -> int:
 
 
 def command_train(args: argparse.Namespace) -> int:
-    from .training.trainer import TrainingConfig, train
+    from .training.trainer import TrainingConfig, read_settings, train
 
-    settings: dict = json.loads(args.config.read_text()) if args.config else {}
+    settings: dict = read_settings(args.config) if args.config else {}
     for name in ("data", "validation_data", "total_images", "batch_size", "learning_rate", "crop_size", "final_crop_size", "architecture", "seed", "initial_model"):
         value = getattr(args, name)
         if value is not None:
@@ -206,8 +206,15 @@ def command_install_plugin(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one ``tinct: error:`` line like every other error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{_error_line(message)} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tinct", description="Automatic colorization of grayscale photographs.")
+    parser = _Parser(prog="tinct", description="Automatic colorization of grayscale photographs.")
     parser.add_argument("--version", action="version", version=f"tinct {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 

@@ -93,8 +93,8 @@ def load_training_set(folder: str | os.PathLike[str], cache_dir: str | os.PathLi
         for index, path in enumerate(tqdm(images, desc=f"caching {Path(folder).name}", unit="img", disable=not show_progress)):
             try:
                 array[index] = centre_square_lab(path)
-            except OSError as error:
-                raise TrainingError(f"cannot read training image {path}: {error}") from None
+            except Exception as error:  # noqa: BLE001 - any decoder failure, a decompression bomb included, is about this file
+                raise TrainingError(f"cannot read training image {path}: {' '.join(str(error).split()) or type(error).__name__}") from None
             ab = decode_lab(array[index, ::8, ::8])[..., 1:].reshape(-1, 2)
             nearest = np.square(ab[:, None, :] - centres[None]).sum(-1).argmin(1)
             counts += np.bincount(nearest, minlength=len(centres))
