@@ -92,6 +92,10 @@ def save_network(
             tensor = tensor.to(torch.float16 if half else torch.float32)
         tensors[name] = tensor.contiguous(memory_format=torch.contiguous_format)
     metadata = network_metadata(network) | {"training": training or {}, "calibration": calibration or {}, "weights_sha256": _weights_digest(tensors)}
+    try:
+        validate_metadata(path, metadata)
+    except ModelError as error:
+        raise ModelError(f"refusing to write a model tinct could not read back: {error}") from None
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomically(path, lambda temporary: save_file(tensors, str(temporary), metadata={METADATA_KEY: json.dumps(metadata)}))
     return path

@@ -188,10 +188,6 @@ def _whole_number(name: str, value: Any, low: int, high: int | None = None) -> i
     return number
 
 
-def _is_channel_count(value: Any) -> bool:
-    return type(value) is int and value in (3, 4)
-
-
 def _pixels(count: int) -> str:
     return f"{count:,} pixel{'s' if count != 1 else ''}"
 
@@ -217,15 +213,7 @@ class ColorizeRequest:
     model: str | None = None
 
     def __post_init__(self) -> None:
-        try:
-            _whole_number("width", self.width, 1)
-            _whole_number("height", self.height, 1)
-        except MessageRefused:
-            raise MessageRefused(f"image size must be positive whole numbers of pixels, got {self.width!r}×{self.height!r}") from None
-        if not _is_channel_count(self.channels):
-            raise MessageRefused(f"channels must be 3 (RGB) or 4 (RGBA), got {self.channels!r}")
-        if not isinstance(self.sample_format, str) or self.sample_format not in SAMPLE_FORMATS:
-            raise MessageRefused(f"sample format must be one of {', '.join(SAMPLE_FORMATS)}, got {self.sample_format!r}")
+        payload_size_of(self.header())  # the pixel layout: checked as a frame's is
         _whole_number("working_size", self.working_size, 1)
         if isinstance(self.saturation, bool) or not isinstance(self.saturation, (int, float)) or not math.isfinite(self.saturation):
             raise MessageRefused(f"saturation must be a finite number, got {self.saturation!r}")
@@ -237,7 +225,7 @@ class ColorizeRequest:
     @property
     def payload_size(self) -> int:
         """Bytes of pixel data a request or its result carries."""
-        return self.width * self.height * self.channels * SAMPLE_FORMATS[self.sample_format]
+        return payload_size_of(self.header())
 
     def header(self) -> dict[str, Any]:
         return {"type": "colorize", **asdict(self)}
@@ -274,7 +262,7 @@ def payload_size_of(header: Mapping[str, Any], max_pixels: int | None = None) ->
             f"the image is {width}×{height} = {_pixels(width * height)}, over the worker's limit of {_pixels(max_pixels)}; colorize a smaller selection"
         )
     channels = header.get("channels")
-    if not _is_channel_count(channels):
+    if type(channels) is not int or channels not in (3, 4):
         raise MessageRefused(f"channels must be 3 (RGB) or 4 (RGBA), got {channels!r}")
     sample_format = header.get("sample_format")
     if not isinstance(sample_format, str) or sample_format not in SAMPLE_FORMATS:

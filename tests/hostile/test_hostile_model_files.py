@@ -156,3 +156,10 @@ def test_calibration_in_range_changes_the_colour(untrained_model_file: Path, tmp
     scaled = tinct.load_model(strong, device="cpu").colorize(gray_photo, working_size=64, saturation=1.0)
     np.testing.assert_array_equal(doubled, scaled)
 
+
+
+@pytest.mark.parametrize("calibration", [{"chroma_scale": math.nan}, {"working_size": 0}, {"chroma_scale": "strong"}])
+def test_a_model_tinct_could_not_read_back_is_never_written(tmp_path: Path, calibration: dict) -> None:
+    with pytest.raises(tinct.ModelError, match="refusing to write a model tinct could not read back"):
+        tinct.create_model("seed-autoencoder", device="cpu").save(tmp_path / "model.safetensors", calibration=calibration)
+    assert list(tmp_path.iterdir()) == []
