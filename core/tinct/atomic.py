@@ -34,6 +34,9 @@ def process_alive(pid: int) -> bool:
 
         synchronize, wait_timeout = 0x00100000, 0x102
         kernel32 = ctypes.windll.kernel32  # type: ignore[attr-defined]
+        kernel32.OpenProcess.restype = ctypes.c_void_p
+        kernel32.WaitForSingleObject.argtypes = (ctypes.c_void_p, ctypes.c_uint32)
+        kernel32.CloseHandle.argtypes = (ctypes.c_void_p,)
         handle = kernel32.OpenProcess(synchronize, False, pid)
         if not handle:
             return False
