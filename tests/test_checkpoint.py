@@ -99,7 +99,7 @@ def test_unknown_architecture(tmp_path, untrained_model_file):
 
 def test_architecture_mismatch(tmp_path, untrained_model_file):
     target = tmp_path / "mismatch.safetensors"
-    _rewrite_metadata(untrained_model_file, target, lambda m: m.update(config={"widths": [16, 32, 64]}))
+    _rewrite_metadata(untrained_model_file, target, lambda m: m["config"].update(widths=[16, 32, 64]))
     with pytest.raises(tinct.ModelError, match="mismatch.safetensors does not match its architecture"):
         tinct.load_model(target)
 

@@ -41,6 +41,8 @@ from tinct.worker_protocol import (
 )
 
 SIDE = 96
+# One uint16 RGB pixel: a 6-byte payload.
+TINY_LAYOUT = {"width": 1, "height": 1, "channels": 3, "sample_format": "uint16"}
 WAIT_SECONDS = 60
 
 
@@ -75,19 +77,19 @@ def request_for(pixels: np.ndarray, **options: object) -> ColorizeRequest:
 def test_frames_round_trip_and_end_cleanly() -> None:
     stream = io.BytesIO()
     write_message(stream, {"type": "progress", "fraction": 0.25})
-    write_message(stream, {"type": "result", "width": 2}, b"\x00\x01\x02")
+    write_message(stream, {"type": "result", **TINY_LAYOUT}, b"\x00\x01\x02\x03\x04\x05")
     stream.seek(0)
     first, second = read_message(stream), read_message(stream)
     assert first is not None and second is not None
     assert (first.type, first.header["fraction"], first.payload) == ("progress", 0.25, b"")
-    assert (second.type, bytes(second.payload)) == ("result", b"\x00\x01\x02")
+    assert (second.type, bytes(second.payload)) == ("result", b"\x00\x01\x02\x03\x04\x05")
     assert read_message(stream) is None
 
 
 @pytest.mark.parametrize("cut", [3, 20, -1])
 def test_truncated_frame_is_a_protocol_error(cut: int) -> None:
     stream = io.BytesIO()
-    write_message(stream, {"type": "result"}, b"pixels")
+    write_message(stream, {"type": "result", **TINY_LAYOUT}, b"pixels")
     with pytest.raises(ProtocolError):
         read_message(io.BytesIO(stream.getvalue()[:cut]))
 

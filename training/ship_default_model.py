@@ -48,8 +48,12 @@ def main(run: Path, validation: Path) -> None:
 
     network = colorizer.network
     settings = {"working_size": WORKING_SIZES[0], "smoothing": 0}
+    scored: dict[tuple[int, int, float, float], MethodScores] = {}
 
     def score(temperature: float, chroma_scale: float) -> MethodScores:
+        key = (settings["working_size"], settings["smoothing"], temperature, chroma_scale)
+        if key in scored:
+            return scored[key]
         network.set_temperature(temperature)
         network.set_decode_smoothing(settings["smoothing"])
         scores = score_method([colorizer.colorize(gray, working_size=settings["working_size"], saturation=chroma_scale) for gray in grays], truths)
@@ -58,6 +62,7 @@ def main(run: Path, validation: Path) -> None:
             f"PSNR {scores.psnr:.2f}, ΔE00 {scores.ciede2000:.2f}, colourfulness ratio {scores.colourfulness_ratio:.3f}",
             flush=True,
         )
+        scored[key] = scores
         return scores
 
     for setting, values in (("working_size", WORKING_SIZES), ("smoothing", SMOOTHING_RADII)):

@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
-from typing import Sequence
+from typing import NoReturn, Sequence
 
 import numpy as np
 from tqdm import tqdm
@@ -16,10 +18,13 @@ from . import __version__
 from .devices import DEVICE_CHOICES, describe_device, resolve_device
 from .errors import ImageError, TinctError
 from .hints import Hints, HintPoint, parse_hint_point
-from .inference import default_model_path, load_model
+from .inference import Colorizer, default_model_path, load_model
 from .io import DEFAULT_MAX_PIXELS, load_image, save_image
 
 EXIT_FAILED = 1
+# The shell's convention: 128 + the signal's number.
+EXIT_INTERRUPTED = 128 + signal.SIGINT
+EXIT_TERMINATED = 128 + signal.SIGTERM
 
 
 def _positive_int(text: str) -> int:
@@ -49,7 +54,12 @@ def _output_paths(args: argparse.Namespace) -> list[Path]:
         if len(inputs) != 1:
             raise TinctError("-o names one output file; with several inputs use --out-dir DIR")
         return [args.output]
-    args.out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        args.out_dir.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise TinctError(f"cannot use {args.out_dir} as the output folder: a file of that name is in the way") from None
+    except OSError as error:
+        raise TinctError(f"cannot create the output folder {args.out_dir}: {error.strerror or error}") from None
     return [args.out_dir / path.name for path in inputs]
 
 
@@ -85,34 +95,58 @@ def _hint_image(source: Path, image: np.ndarray, args: argparse.Namespace) -> np
     return layer
 
 
+def _error_line(error: BaseException) -> str:
+    """``tinct: error: ...`` on one line, whatever the message holds."""
+    return "tinct: error: " + " ".join(str(error).split())
+
+
+def _colorize_file(colorizer: Colorizer, source: Path, target: Path, hint_points: list[HintPoint], args: argparse.Namespace, show_progress: bool) -> None:
+    if target.exists() and not args.force:
+        raise ImageError(f"{target} already exists; pass --force to overwrite it")
+    if target.resolve() == source.resolve():
+        raise ImageError(f"{target} is the input itself; choose another output")
+    image = load_image(source, max_pixels=args.max_pixels)
+    hints: Hints = hint_points or (None if args.hints is None else _hint_image(source, image, args))
+    bar: tqdm | None = None
+
+    def advance(fraction: float) -> None:
+        nonlocal bar
+        if bar is None:  # made on the first progress, so nothing is drawn for a file that fails before
+            bar = tqdm(total=100, desc=source.name, unit="%", leave=False, bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}")
+        bar.update(round(fraction * 100) - bar.n)
+
+    try:
+        result = colorizer.colorize(
+            image, working_size=args.working_size, tile=args.tile, saturation=args.saturation, hints=hints, progress=advance if show_progress else None
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+    save_image(result, target)
+
+
 def command_colorize(args: argparse.Namespace) -> int:
     points = _check_hint_options(args)
     outputs = _output_paths(args)
     colorizer = load_model(args.model, device=args.device)
+    colorizer.check_options(working_size=args.working_size, tile=args.tile, saturation=args.saturation)
     failures = 0
     show = sys.stderr.isatty() or bool(os.environ.get("TINCT_PROGRESS"))
     for source, target in zip(args.inputs, outputs):
         source = Path(source)
         try:
-            if target.exists() and not args.force:
-                raise ImageError(f"{target} already exists; pass --force to overwrite it")
-            if target.resolve() == source.resolve():
-                raise ImageError(f"{target} is the input itself; choose another output")
-            image = load_image(source, max_pixels=args.max_pixels)
-            hints: Hints = points or (None if args.hints is None else _hint_image(source, image, args))
-            with tqdm(total=100, desc=source.name, unit="%", disable=not show, leave=False, bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}") as bar:
-                def advance(fraction: float) -> None:
-                    bar.update(round(fraction * 100) - bar.n)
-
-                result = colorizer.colorize(
-                    image, working_size=args.working_size, tile=args.tile, saturation=args.saturation, hints=hints, progress=advance
-                )
-            save_image(result, target)
+            _colorize_file(colorizer, source, target, points, args, show)
             print(f"{source} -> {target}")
         except TinctError as error:
             failures += 1
-            print(f"tinct: error: {error}", file=sys.stderr)
-    if failures:
+            print(_error_line(error), file=sys.stderr)
+        except MemoryError:
+            failures += 1
+            print(_error_line(f"{source}: out of memory; lower --working-size or --tile, or use --device cpu"), file=sys.stderr)
+        except Exception as error:  # noqa: BLE001 - a bug on one file must not lose the rest of a batch
+            failures += 1
+            print(_error_line(f"{source}: tinct failed unexpectedly ({type(error).__name__}: {error}); please report this"), file=sys.stderr)
+    if failures and len(outputs) > 1:
         print(f"tinct: {failures} of {len(outputs)} images failed", file=sys.stderr)
     return EXIT_FAILED if failures else 0
 
@@ -162,9 +196,9 @@ def command_demo(args: argparse.Namespace) -> int:
 
 
 def command_train(args: argparse.Namespace) -> int:
-    from .training.trainer import TrainingConfig, train
+    from .training.trainer import TrainingConfig, read_settings, train
 
-    settings: dict = json.loads(args.config.read_text()) if args.config else {}
+    settings: dict = read_settings(args.config) if args.config else {}
     for name in ("data", "validation_data", "total_images", "batch_size", "learning_rate", "crop_size", "final_crop_size", "architecture", "seed", "initial_model"):
         value = getattr(args, name)
         if value is not None:
@@ -212,8 +246,15 @@ def command_install_plugin(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one ``tinct: error:`` line like every other error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{_error_line(message)} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tinct", description="Automatic colorization of grayscale photographs.")
+    parser = _Parser(prog="tinct", description="Automatic colorization of grayscale photographs.")
     parser.add_argument("--version", action="version", version=f"tinct {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -290,17 +331,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(BaseException):
+    """SIGTERM arrived: unwinds like KeyboardInterrupt, so atomic writes remove their temporary files."""
+
+
+def _raise_terminated(number: int, frame: object) -> None:
+    raise Terminated
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    previous = signal.signal(signal.SIGTERM, _raise_terminated) if threading.current_thread() is threading.main_thread() else None
     try:
         return args.handler(args)
     except TinctError as error:
-        print(f"tinct: error: {error}", file=sys.stderr)
+        print(_error_line(error), file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         print("tinct: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
+    except Terminated:
+        print("tinct: terminated", file=sys.stderr)
+        return EXIT_TERMINATED
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 
 from .errors import TinctError
 from .models.base import ColorizationNetwork
+from .options import SATURATION_RANGE, WORKING_SIZE_RANGE
 
 __all__ = ["OptionRange", "ModelDescriptor"]
 
@@ -62,8 +63,8 @@ class ModelDescriptor:
     working_size: int
     chroma_scale: float
     temperature: float | None
-    working_size_range: OptionRange = OptionRange(16, 16384)
-    saturation_range: OptionRange = OptionRange(0.0, 4.0)
+    working_size_range: OptionRange = OptionRange(*WORKING_SIZE_RANGE)
+    saturation_range: OptionRange = OptionRange(*SATURATION_RANGE)
     tile: int = 512
     minimum_tile: int = 128
 

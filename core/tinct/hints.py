@@ -1,34 +1,37 @@
 """User colour hints: all of their arithmetic, from the user's points or layer to the corrected chroma.
 
 A hint is either a point — ``(x, y, colour)`` in image pixels, colour an sRGB triple in
-[0, 1] (floats) or 0..255 (ints) — or an RGBA hint image of the image's size whose opaque
-pixels are hints (the shape a hint layer in GIMP or Krita has).
+[0, 1] (floats) or 0..255 (ints) — or an RGBA hint image (array or PIL image) of the
+image's size whose opaque pixels are hints (the shape a hint layer in GIMP or Krita has).
 
 The stages, in the order the pipeline (`tinct.inference`) calls them:
 
 1. `parse_hint_point` — a point as the command line writes it (``x,y,#rrggbb``);
-2. `rasterize_hints` — points or hint image → `HintMaps` at the working resolution (the
+2. `check_hints` — validation at the boundary, before any work;
+3. `rasterize_hints` — points or hint image → `HintMaps` at the working resolution (the
    network's hint channels);
-3. `downscale_hints` — the same at the size the scene's global context is computed at;
-4. `apply_hints` — after the network: the prediction made to honour the hints on the
+4. `downscale_hints` — the same at the size the scene's global context is computed at;
+5. `apply_hints` — after the network: the prediction made to honour the hints on the
    chroma grid (`propagate_hint_corrections`).
 """
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import NamedTuple, Union
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 from .colour import rgb_to_lab
 from .errors import TinctError
 
 HintPoint = tuple[float, float, Sequence[float]]
-Hints = Union[Sequence[HintPoint], np.ndarray, None]
+Hints = Union[Sequence[HintPoint], np.ndarray, Image.Image, None]
 # A point hint covers this many pixels square at the network's working resolution.
 HINT_POINT_SIZE = 3
 # A hint-image pixel counts as a hint where its alpha is at least this (0..1).
@@ -71,24 +74,97 @@ def parse_hint_point(text: str) -> HintPoint:
     return int(x), int(y), tuple(int(colour[index : index + 2], 16) / 255.0 for index in (0, 2, 4))
 
 
-def _point_colour_to_ab(colour: Sequence[float]) -> np.ndarray:
-    rgb = np.asarray(colour, dtype=np.float64)
-    if rgb.shape != (3,) or not np.isfinite(rgb).all():
-        raise TinctError(f"a hint colour must be an (r, g, b) triple, got {colour!r}")
-    if rgb.max() > 1.0:
+ValidHints = Union[list[tuple[float, float, np.ndarray]], np.ndarray, None]
+
+
+def _is_real(value: object) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+
+
+def _hint_colour(colour: object) -> np.ndarray:
+    """A point's colour as float64 sRGB ``(3,)`` in [0, 1]: whole numbers are 0..255, fractions 0..1."""
+    if isinstance(colour, np.ndarray) and colour.shape == (3,) and colour.dtype.kind in "iuf":
+        values = list(colour)
+    elif isinstance(colour, (list, tuple)) and len(colour) == 3:
+        values = list(colour)
+    else:
+        raise TinctError(f"a hint colour must be an (r, g, b) triple of numbers, got {colour!r}")
+    if not all(_is_real(value) for value in values):
+        raise TinctError(f"a hint colour must be an (r, g, b) triple of numbers, got {colour!r}")
+    rgb = np.asarray(values, dtype=np.float64)
+    if not np.isfinite(rgb).all():
+        raise TinctError(f"hint colour {colour!r} holds NaN or infinity")
+    whole = all(isinstance(value, (int, np.integer)) for value in values)
+    if whole:
         rgb = rgb / 255.0
     if rgb.min() < 0 or rgb.max() > 1:
-        raise TinctError(f"hint colour {colour!r} is outside 0..1 (floats) or 0..255 (integers)")
-    return rgb_to_lab(rgb)[1:]
+        raise TinctError(f"hint colour {colour!r} is outside {'0..255 (whole numbers)' if whole else '0..1 (fractions)'}")
+    return rgb
 
 
-def rasterize_hints(hints: Hints, image_size: tuple[int, int], working_size: tuple[int, int]) -> HintMaps | None:
-    """Turn hints into the network's hint channels at the working resolution.
+def _hint_image(hints: np.ndarray, width: int, height: int) -> np.ndarray:
+    if hints.ndim != 3 or hints.shape[2] != 4 or hints.shape[:2] != (height, width):
+        raise TinctError(f"a hint image must be RGBA of the image's size {width}×{height}, got shape {hints.shape}")
+    if hints.dtype not in (np.uint8, np.uint16, np.float32, np.float64):
+        raise TinctError(f"a hint image must hold uint8, uint16 or float pixels in 0..1, got {hints.dtype}")
+    if hints.dtype.kind == "f":
+        if not np.isfinite(hints).all():
+            raise TinctError("the hint image holds NaN or infinite values")
+        if hints.min() < 0 or hints.max() > 1:
+            raise TinctError(f"the hint image's float pixels run from {hints.min():g} to {hints.max():g}; they must lie in 0..1")
+    from .io import to_float_image
+
+    return to_float_image(hints)
+
+
+def check_hints(hints: object, image_size: tuple[int, int]) -> ValidHints:
+    """Validate hints as `Colorizer.colorize` takes them, before any work; raises `TinctError`.
 
     Parameters
     ----------
-    hints : list of points, an RGBA array ``(H, W, 4)`` (uint8, uint16 or float in [0, 1]) of the
-        image's size, or None
+    hints : None; a list of ``(x, y, (r, g, b))`` points (x, y in image pixels, inside the
+        image; r, g, b whole numbers 0..255 or fractions 0..1); or a hint image of the image's
+        size with alpha — an ``(H, W, 4)`` array (uint8, uint16 or float in [0, 1]) or a PIL
+        image with alpha
+    image_size : ``(height, width)`` of the image
+
+    Returns
+    -------
+    None (no hints), a float32 RGBA array ``(H, W, 4)`` in [0, 1], or a list of
+    ``(x, y, rgb)`` with ``rgb`` float64 ``(3,)`` in [0, 1]
+    """
+    if hints is None:
+        return None
+    height, width = image_size
+    if isinstance(hints, Image.Image):
+        from .io import pil_to_array
+
+        if hints.mode not in ("RGBA", "RGBa", "LA", "La", "PA") and not (hints.mode in ("P", "L", "RGB") and "transparency" in hints.info):
+            raise TinctError(f"a hint image needs alpha (its opaque pixels are the hints); got a PIL image of mode {hints.mode}")
+        hints = pil_to_array(hints, "the hint image")
+    if isinstance(hints, np.ndarray):
+        return _hint_image(hints, width, height)
+    if isinstance(hints, (str, bytes, Mapping)) or not isinstance(hints, Sequence):
+        raise TinctError(f"hints must be a list of (x, y, (r, g, b)) points or an RGBA hint image, got {type(hints).__name__}")
+    points = []
+    for point in hints:
+        if not isinstance(point, (list, tuple)) or len(point) != 3:
+            raise TinctError(f"a hint point must be (x, y, (r, g, b)), got {point!r}")
+        x, y, colour = point
+        if not (_is_real(x) and _is_real(y)) or not (math.isfinite(x) and math.isfinite(y)):
+            raise TinctError(f"a hint point's x and y must be numbers of pixels, got {x!r}, {y!r}")
+        if not (0 <= x < width and 0 <= y < height):
+            raise TinctError(f"hint point ({x}, {y}) lies outside the {width}×{height} image")
+        points.append((float(x), float(y), _hint_colour(colour)))
+    return points or None
+
+
+def rasterize_hints(hints: ValidHints, image_size: tuple[int, int], working_size: tuple[int, int]) -> HintMaps | None:
+    """Turn validated hints (see `check_hints`) into the network's hint channels at the working resolution.
+
+    Parameters
+    ----------
+    hints : what `check_hints` returns
     image_size : ``(height, width)`` of the full-resolution image
     working_size : ``(height, width)`` of the network input
 
@@ -103,11 +179,7 @@ def rasterize_hints(hints: Hints, image_size: tuple[int, int], working_size: tup
     hint_ab = torch.zeros(1, 2, work_height, work_width)
     hint_mask = torch.zeros(1, 1, work_height, work_width)
     if isinstance(hints, np.ndarray):
-        from .io import to_float_image
-
-        if hints.ndim != 3 or hints.shape[2] != 4 or hints.shape[:2] != (height, width):
-            raise TinctError(f"a hint image must be RGBA of the image's size {width}×{height}, got shape {hints.shape}")
-        rgba = torch.from_numpy(to_float_image(hints)).permute(2, 0, 1)[None]
+        rgba = torch.from_numpy(hints).permute(2, 0, 1)[None]
         # Area-average colour and coverage down to the working size, then keep covered cells.
         small = torch.nn.functional.interpolate(
             torch.cat((rgba[:, :3] * rgba[:, 3:], rgba[:, 3:]), dim=1), size=working_size, mode="area"
@@ -118,20 +190,11 @@ def rasterize_hints(hints: Hints, image_size: tuple[int, int], working_size: tup
         hint_ab = rgb_to_lab(rgb.double())[:, 1:].float() * covered
         hint_mask = covered.float()
         return HintMaps(hint_ab, hint_mask) if covered.any() else None
-    points = list(hints)
-    if not points:
-        return None
     half = HINT_POINT_SIZE // 2
-    for point in points:
-        try:
-            x, y, colour = point
-        except (TypeError, ValueError):
-            raise TinctError(f"a hint point must be (x, y, (r, g, b)), got {point!r}") from None
-        if not (0 <= x < width and 0 <= y < height):
-            raise TinctError(f"hint point ({x}, {y}) lies outside the {width}×{height} image")
+    for x, y, rgb in hints:
         column = int(x * work_width / width)
         row = int(y * work_height / height)
-        ab = torch.from_numpy(_point_colour_to_ab(colour)).float()
+        ab = torch.from_numpy(rgb_to_lab(rgb)[1:]).float()
         rows = slice(max(row - half, 0), row + half + 1)
         columns = slice(max(column - half, 0), column + half + 1)
         hint_ab[0, :, rows, columns] = ab[:, None, None]

@@ -39,8 +39,8 @@ from .colour import fit_chroma_to_gamut, rgb_to_lightness
 from .descriptor import ModelDescriptor
 from .devices import inference_dtype, resolve_device
 from .errors import ImageError, ModelError, TinctError
-from .hints import HintMaps, Hints, apply_hints, downscale_hints, rasterize_hints
-from .io import from_float_image, to_float_image
+from .hints import HintMaps, Hints, apply_hints, check_hints, downscale_hints, rasterize_hints
+from .io import from_float_image, pil_to_array, to_float_image
 from .models.base import LIGHTNESS_SCALE, ColorizationNetwork, encode_input
 from .models.registry import build_network
 from .threads import map_in_threads
@@ -82,7 +82,12 @@ class _Input:
         self.pil_mode: str | None = None
         if isinstance(image, Image.Image):
             self.pil_mode = image.mode
-            image = np.asarray(image.convert("RGBA" if "A" in image.mode or "transparency" in image.info else "RGB"))
+            try:
+                image = pil_to_array(image, f"the PIL image ({image.mode}, {image.width}×{image.height})")
+            except ImageError:
+                raise
+            except Exception as error:  # noqa: BLE001 - a lazily decoded PIL image can fail here in any way
+                raise ImageError(f"the PIL image cannot be decoded ({error or type(error).__name__})") from None
         if not isinstance(image, np.ndarray):
             raise ImageError(f"expected a numpy array or PIL image, got {type(image).__name__}")
         if image.dtype not in (np.uint8, np.uint16, np.float32, np.float64):
@@ -187,6 +192,18 @@ class Colorizer:
             training=training if training is not None else self.training,
             calibration=calibration if calibration is not None else self.calibration,
         )
+
+    def check_options(self, *, working_size: int | None = None, tile: int | None = None, saturation: float = 1.0) -> tuple[int, int]:
+        """Check `colorize`'s options against the model's ranges (`descriptor`); returns the
+        working size and tile to use (the model's defaults where None).
+
+        Raises `TinctError`; the command line calls it once, before its first file.
+        """
+        descriptor = self.descriptor
+        working_size = descriptor.working_size if working_size is None else working_size
+        tile = descriptor.tile if tile is None else tile
+        descriptor.check_options(working_size=working_size, saturation=saturation, tile=tile)
+        return working_size, tile
 
     def _pad(self, maps: torch.Tensor) -> torch.Tensor:
         """``maps`` ``(1, C, h, w)`` padded (replicated edges) at the bottom and right to the input multiple."""
@@ -293,8 +310,9 @@ class Colorizer:
         tile : largest network input side, in pixels; larger working sizes run on
             overlapping tiles (default ``descriptor.tile``)
         saturation : multiplies the predicted chroma (0 gives gray, 1 the model's calibrated colour)
-        hints : optional colour hints — a list of ``(x, y, (r, g, b))`` points in image pixels,
-            or an RGBA array of the image's size whose opaque pixels are hints
+        hints : optional colour hints — a list of ``(x, y, (r, g, b))`` points in image pixels
+            (r, g, b whole numbers 0..255 or fractions 0..1), or an RGBA array or PIL image of
+            the image's size whose opaque pixels are hints (see `tinct.hints.check_hints`)
         progress : called with the fraction done, 0..1, never decreasing
 
         Option ranges are the model's (``descriptor.working_size_range`` and so on).
@@ -305,17 +323,16 @@ class Colorizer:
         the input's alpha untouched), or a PIL image (8-bit RGB or RGBA).  Its L* is the input's.
         """
         descriptor = self.descriptor
-        working_size = descriptor.working_size if working_size is None else working_size
-        tile = descriptor.tile if tile is None else tile
-        descriptor.check_options(working_size=working_size, saturation=saturation, tile=tile)
+        working_size, tile = self.check_options(working_size=working_size, tile=tile, saturation=saturation)
         source = _Input(image)
+        valid_hints = check_hints(hints, (source.height, source.width))
         report = progress or (lambda fraction: None)
         report(0.0)
 
         scale = working_size / max(source.height, source.width)
         work_size = (max(1, round(source.height * scale)), max(1, round(source.width * scale)))
         lightness = source.working_lightness(work_size)
-        hint_maps = rasterize_hints(hints, (source.height, source.width), work_size)
+        hint_maps = rasterize_hints(valid_hints, (source.height, source.width), work_size)
         network_input = self._network_input(lightness, hint_maps)
         chroma = self._chroma(lightness, network_input, hint_maps, tile, lambda fraction: report(NETWORK_SHARE * fraction))
         chroma = chroma * (float(saturation) * descriptor.chroma_scale)

@@ -8,11 +8,10 @@ reading.  Writes are atomic: a temporary file in the target folder, then a renam
 
 from __future__ import annotations
 
+import logging
 import os
-import struct
 import threading
 import warnings
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -21,9 +20,10 @@ import tifffile
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .atomic import write_atomically
+from .colour import lab_to_rgb
 from .errors import ImageError
 
-__all__ = ["load_image", "save_image", "to_float_image", "from_float_image", "DEFAULT_MAX_PIXELS"]
+__all__ = ["load_image", "save_image", "to_float_image", "from_float_image", "pil_to_array", "DEFAULT_MAX_PIXELS"]
 
 # Larger than a 16k×16k scan; a larger image needs --max-pixels to guard against decompression bombs.
 DEFAULT_MAX_PIXELS = 400_000_000
@@ -36,6 +36,8 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 PNG_COLOUR_TYPES = {2: 3, 6: 4}
 # Pillow's decompression-bomb limit is a process-wide global; tinct applies its own limit.
 _pillow_limit_lock = threading.Lock()
+# tifffile logs its complaints about a damaged file to stderr; tinct reports the file itself (ImageError).
+logging.getLogger("tifffile").setLevel(logging.CRITICAL)
 
 
 def to_float_image(array: np.ndarray) -> np.ndarray:
@@ -68,11 +70,16 @@ def _png_header(path: Path) -> tuple[int, int] | None:
     return head[24], head[25]
 
 
+def pixel_limit_message(name: str, width: int, height: int, max_pixels: int) -> str:
+    """``"NAME is 64×48 = 3,072 pixels, over the limit of 1,000 pixels"``: exact counts, whatever the size."""
+    return f"{name} is {width}×{height} = {width * height:,} pixels, over the limit of {max_pixels:,} pixels"
+
+
 def _check_size(path: Path, width: int, height: int, max_pixels: int) -> None:
     if width * height > max_pixels:
         raise ImageError(
-            f"{path} is {width}×{height} = {width * height / 1e6:.0f} megapixels, over the limit of "
-            f"{max_pixels / 1e6:.0f} (a guard against decompression bombs); raise it with --max-pixels if the image is genuine"
+            f"{pixel_limit_message(str(path), width, height, max_pixels)} (a guard against decompression bombs); "
+            "raise it with --max-pixels if the image is genuine"
         )
 
 
@@ -85,6 +92,8 @@ def _orient(array: np.ndarray, orientation: int) -> np.ndarray:
 
 def _load_tiff(path: Path, max_pixels: int) -> np.ndarray:
     with tifffile.TiffFile(path) as tiff:
+        if not len(tiff.pages):
+            raise ImageError(f"{path} holds no readable image: the TIFF is truncated or damaged (its index is missing)")
         page = tiff.pages[0]
         shape = page.shape
         height, width = (shape[1], shape[2]) if len(shape) == 3 and shape[0] in (1, 3, 4) and shape[-1] not in (1, 3, 4) else shape[:2]
@@ -98,6 +107,8 @@ def _load_tiff(path: Path, max_pixels: int) -> np.ndarray:
         array = array[..., 0]
     if array.ndim == 3 and array.shape[-1] > 4:
         raise ImageError(f"{path} has {array.shape[-1]} channels; tinct reads gray, RGB and RGBA")
+    if array.dtype.kind in "iu" and array.dtype not in SUPPORTED_DTYPES:
+        array = _integer_levels(array, str(path))
     if array.dtype not in SUPPORTED_DTYPES:
         raise ImageError(f"{path} has {array.dtype} pixels; tinct reads 8- and 16-bit and float TIFF")
     if array.dtype == np.float64:
@@ -116,6 +127,59 @@ def _load_png_16bit_colour(path: Path, max_pixels: int) -> np.ndarray:
     return _orient(array, orientation)
 
 
+_SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
+_RGBA_MODES = ("RGBA", "RGBa", "LA", "La", "PA")
+# Colour modes Pillow converts to sRGB itself.
+_RGB_MODES = ("RGB", "RGBX", "CMYK", "YCbCr", "HSV", "P")
+
+
+def _integer_levels(values: np.ndarray, name: str) -> np.ndarray:
+    """Integer samples other than uint8/uint16 as uint16 levels, if they lie in 0..65535."""
+    if values.size and (values.min() < 0 or values.max() > 65535):
+        raise ImageError(f"{name} has {values.dtype.itemsize * 8}-bit integer pixels from {values.min()} to {values.max()}, outside 0..65535; save it as 16-bit")
+    return values.astype(np.uint16)
+
+
+def _gray_of_lightness(lightness: np.ndarray) -> np.ndarray:
+    """float32 sRGB gray levels with the given L* (0..100): what tinct colorizes an L*a*b* image from."""
+    lab = np.stack([lightness.astype(np.float64), np.zeros_like(lightness, np.float64), np.zeros_like(lightness, np.float64)], axis=-1)
+    return lab_to_rgb(lab)[..., 0].astype(np.float32)
+
+
+def pil_to_array(image: Image.Image, name: str) -> np.ndarray:
+    """A PIL image's pixels as tinct's arrays, keeping their precision; ``name`` is used in errors.
+
+    Modes ``1`` and ``L`` give uint8 gray; ``I;16`` (any byte order) and ``I`` (values in
+    0..65535) give uint16 gray; ``F`` (values in [0, 1]) gives float32 gray; ``LAB`` gives
+    float32 gray of the same L* (its a*b* would be discarded anyway); modes with
+    alpha (``RGBA``, ``RGBa``, ``LA``, ``La``, ``PA``, or ``P``/``L``/``RGB`` with a
+    transparent colour) give uint8 RGBA; the other colour modes (``RGB``, ``RGBX``,
+    ``CMYK``, ``YCbCr``, ``HSV``, ``P``) give uint8 RGB. Other modes, and ``I``
+    or ``F`` pixels outside those ranges, raise `ImageError`.
+    """
+    mode = image.mode
+    if mode in _SIXTEEN_BIT_MODES:
+        return np.asarray(image).astype(np.uint16)
+    if mode == "I":
+        return _integer_levels(np.asarray(image), name)
+    if mode == "LAB":  # only L* matters to tinct; Pillow stores it as 0..255 for 0..100
+        return _gray_of_lightness(np.asarray(image)[..., 0] * (100.0 / 255.0))
+    if mode == "F":
+        values = np.asarray(image, dtype=np.float32)
+        if not np.isfinite(values).all():
+            raise ImageError(f"{name} has float pixels that are NaN or infinite")
+        if values.size and (values.min() < 0.0 or values.max() > 1.0):
+            raise ImageError(f"{name} has float pixels from {values.min():g} to {values.max():g}; tinct reads float pixels in 0..1, scale them first")
+        return values.copy()
+    if mode in ("1", "L") and "transparency" not in image.info:
+        return np.asarray(image.convert("L")).copy()
+    if mode in _RGBA_MODES or (mode in ("P", "L", "RGB") and "transparency" in image.info):
+        return np.asarray((image.convert("LA") if mode == "La" else image).convert("RGBA")).copy()
+    if mode in _RGB_MODES:
+        return np.asarray(image.convert("RGB")).copy()
+    raise ImageError(f"{name} has the PIL mode {mode!r}, which tinct cannot read; convert it to L, I;16, RGB or RGBA")
+
+
 def _load_with_pillow(path: Path, max_pixels: int) -> np.ndarray:
     with _pillow_limit_lock:
         previous = Image.MAX_IMAGE_PIXELS
@@ -127,22 +191,7 @@ def _load_with_pillow(path: Path, max_pixels: int) -> np.ndarray:
     with image:
         _check_size(path, image.width, image.height, max_pixels)
         image.load()
-        image = ImageOps.exif_transpose(image)
-        mode = image.mode
-        if mode in ("I;16", "I;16L", "I;16B", "I;16N"):
-            return np.asarray(image, dtype=np.uint16).copy()
-        if mode == "I":
-            values = np.asarray(image)
-            if values.min() < 0 or values.max() > 65535:
-                raise ImageError(f"{path} has 32-bit integer pixels outside 0..65535; save it as 16-bit")
-            return values.astype(np.uint16)
-        if mode == "F":
-            return np.clip(np.asarray(image, dtype=np.float32), 0.0, 1.0)
-        if mode in ("1", "L"):
-            return np.asarray(image.convert("L")).copy()
-        if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in image.info):
-            return np.asarray(image.convert("RGBA")).copy()
-        return np.asarray(image.convert("RGB")).copy()
+        return pil_to_array(ImageOps.exif_transpose(image), str(path))
 
 
 def load_image(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
@@ -168,8 +217,11 @@ def load_image(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PI
         raise
     except UnidentifiedImageError:
         raise ImageError(f"{path} is not an image tinct can read (PNG, TIFF, JPEG, WebP, BMP)") from None
-    except (OSError, ValueError, SyntaxError, EOFError, png.Error, tifffile.TiffFileError, zlib.error, struct.error) as error:
-        raise ImageError(f"{path} is damaged or truncated: {error}") from None
+    except MemoryError:
+        raise ImageError(f"{path} needs more memory to decode than this machine has free") from None
+    except Exception as error:  # noqa: BLE001 - whatever a decoder raises on a bad file (IndexError, KeyError, ...) is about the file
+        detail = str(error) or type(error).__name__
+        raise ImageError(f"{path} is damaged or truncated ({detail}); check the file or save it again") from None
 
 
 def _write_file(array: np.ndarray, path: Path, suffix: str) -> None:
@@ -186,11 +238,8 @@ def _write_file(array: np.ndarray, path: Path, suffix: str) -> None:
         Image.fromarray(array).save(path, format="PNG")
         return
     eight_bit = from_float_image(to_float_image(array), np.uint8) if array.dtype != np.uint8 else array
-    image = Image.fromarray(eight_bit)
     options = {"quality": 95} if suffix in (".jpg", ".jpeg", ".webp") else {}
-    if suffix in (".jpg", ".jpeg") and image.mode == "RGBA":
-        raise ImageError(f"JPEG cannot hold transparency; write {path.with_suffix('.png').name} instead")
-    image.save(path, format=Image.registered_extensions()[suffix], **options)
+    Image.fromarray(eight_bit).save(path, format=Image.registered_extensions()[suffix], **options)
 
 
 def save_image(array: np.ndarray, path: str | os.PathLike[str]) -> Path:
@@ -203,10 +252,14 @@ def save_image(array: np.ndarray, path: str | os.PathLike[str]) -> Path:
     suffix = path.suffix.lower()
     if suffix not in WRITE_SUFFIXES:
         raise ImageError(f"cannot write {path}: unknown format {suffix!r}; use .png, .tif, .jpg or .webp")
+    if suffix in (".jpg", ".jpeg") and array.ndim == 3 and array.shape[2] == 4:
+        raise ImageError(f"cannot write {path}: JPEG cannot hold transparency; write {path.with_suffix('.png').name} instead")
     if array.dtype == np.float32 and suffix not in TIFF_SUFFIXES:
         array = from_float_image(array, np.uint16 if suffix == ".png" else np.uint8)
     try:
         write_atomically(path, lambda temporary: _write_file(array, temporary, suffix))
     except OSError as error:
         raise ImageError(f"cannot write {path}: {error.strerror or error}") from None
+    except (ValueError, TypeError, KeyError) as error:  # an encoder refusing these pixels; the message is about the target
+        raise ImageError(f"cannot write {path}: {error}") from None
     return path

@@ -7,6 +7,9 @@ one ``result`` or ``error``, until its stdin closes.  Every numeric step is done
 decoding, colorizing, following the hint layer, applying the selection. It exits at
 once if its stdin closes mid-request (the plug-in was cancelled or its host quit).
 
+It never hangs: a malformed request gets an ``error`` reply; a broken stream, or any
+failure of the thread reading stdin, gets an ``error`` reply and ends the worker.
+
 Anything written to the process's stdout by libraries is redirected to stderr, so it
 cannot corrupt the protocol stream.
 """
@@ -19,7 +22,7 @@ import queue
 import sys
 import threading
 import traceback
-from typing import BinaryIO
+from typing import BinaryIO, Union
 
 import numpy as np
 import torch
@@ -28,14 +31,17 @@ from . import __version__
 from .devices import resolve_device
 from .errors import DeviceError, ImageError, ModelError, TinctError
 from .inference import Colorizer, load_model
+from .io import DEFAULT_MAX_PIXELS
 from .selection import blend_selection, scale_alpha
 from .worker_protocol import (
+    HEARTBEAT_SECONDS,
     PROTOCOL_VERSION,
     ColorizeRequest,
     DescribeRequest,
     Description,
     ErrorReply,
     Message,
+    MessageRefused,
     Progress,
     ProtocolError,
     Ready,
@@ -95,52 +101,92 @@ def _colorizer(model: str | None, device: str) -> Colorizer:
     return load_model(model, device=_tinct_device(device))
 
 
-def _describe(message: Message, replies: BinaryIO) -> None:
+class _Replies:
+    """The reply stream, shared by the main thread and the heartbeat: one frame at a time.
+
+    While a request is being worked on, the heartbeat repeats the last progress fraction
+    every `HEARTBEAT_SECONDS`, so the plug-in can tell a slow step from a stuck worker.
+    """
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+        self._lock = threading.Lock()
+        self._fraction: float | None = None  # None while idle: no heartbeat
+        self._stopped = threading.Event()
+
+    def start_request(self) -> None:
+        with self._lock:
+            self._fraction = 0.0
+
+    def progress(self, fraction: float) -> None:
+        with self._lock:
+            self._fraction = float(fraction)
+            write_message(self._stream, Progress(self._fraction).header())
+
+    def send(self, header: dict[str, object], *payload: bytes | memoryview) -> None:
+        """Send a message that ends the current request (if any): no heartbeat follows it."""
+        with self._lock:
+            self._fraction = None
+            write_message(self._stream, header, *payload)
+
+    def beat(self) -> None:
+        """Repeat the last progress while working, until `stop` (run in a daemon thread)."""
+        while not self._stopped.wait(HEARTBEAT_SECONDS):
+            with self._lock:
+                if self._fraction is None:
+                    continue
+                try:
+                    write_message(self._stream, Progress(self._fraction).header())
+                except (OSError, ValueError):  # the plug-in left; the main thread finds out too
+                    return
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+
+def _describe(message: Message, replies: _Replies) -> None:
     request = DescribeRequest.from_header(message.header)
-    write_message(replies, Description(_colorizer(request.model, request.device).descriptor.to_dict()).header())
+    replies.send(Description(_colorizer(request.model, request.device).descriptor.to_dict()).header())
 
 
-def _colorize(message: Message, replies: BinaryIO) -> None:
+def _colorize(message: Message, replies: _Replies) -> None:
     """Answer one request with progress messages and its result; raises on any failure."""
     request = ColorizeRequest.from_header(message.header)
     pixels, hint_layer, selection = request.split(message.payload)
     image = decode_pixels(pixels, request)
     colorizer = _colorizer(request.model, request.device)
 
-    def report(fraction: float) -> None:
-        write_message(replies, Progress(float(fraction)).header())
-
     result = colorizer.colorize(
         image,
         working_size=request.working_size,
         saturation=request.saturation,
         hints=None if hint_layer is None else decode_pixels(hint_layer, request, 4),
-        progress=report,
+        progress=replies.progress,
     )
     if request.selection == "blend":
         result = blend_selection(image, result, _selection_weights(selection, request))
     elif request.selection == "alpha":
         result = scale_alpha(result, _selection_weights(selection, request))
     header = Result(request.width, request.height, request.channels, request.sample_format).header()
-    write_message(replies, header, encode_pixels(result, request.sample_format))
+    replies.send(header, encode_pixels(result, request.sample_format))
 
 
 _HANDLERS = {"colorize": _colorize, "describe": _describe}
 
 
-def _answer(message: Message, replies: BinaryIO) -> None:
+def _answer(message: Message, replies: _Replies) -> None:
     handler = _HANDLERS.get(message.type)
     if handler is None:
-        raise ProtocolError(f"unknown request type {message.type!r}")
+        raise MessageRefused(f"unknown request type {message.type!r}")
     handler(message, replies)
 
 
-def _error_reply(error: Exception, message: Message) -> ErrorReply:
-    """The ``error`` message for a failed request: its kind and one line of advice."""
+def _error_reply(error: BaseException, header: dict[str, object]) -> ErrorReply:
+    """The ``error`` message for a failed request (``header``: its header, or empty): its kind and one line of advice."""
     kind = next((kind for cls, kind in _ERROR_KINDS if isinstance(error, cls)), "internal")
     if kind == "memory":
-        size = f"{message.header.get('width')}×{message.header.get('height')}"
-        text = f"out of memory colorizing {size} pixels: lower the working size, choose the CPU device, or colorize a smaller selection"
+        size = f"{header.get('width')}×{header.get('height')} pixels" if header else "the request"
+        text = f"out of memory colorizing {size}: lower the working size, choose the CPU device, or colorize a smaller selection"
     elif kind == "internal":
         traceback.print_exception(error)
         text = f"tinct failed unexpectedly ({type(error).__name__}: {error}); the worker's error output has the details"
@@ -149,40 +195,66 @@ def _error_reply(error: Exception, message: Message) -> ErrorReply:
     return ErrorReply(kind, " ".join(text.split()))
 
 
-def _read_requests(requests: BinaryIO, inbox: queue.Queue[Message | ProtocolError | None], working: threading.Event) -> None:
-    """Pass requests to the main thread; end the process if stdin closes mid-request."""
+Inbox = queue.Queue[Union[Message, BaseException, None]]
+
+
+def _read_requests(requests: BinaryIO, inbox: Inbox, working: threading.Event, max_pixels: int) -> None:
+    """Pass requests (or refusals) to the main thread; end the process if stdin closes mid-request.
+
+    Whatever goes wrong here reaches the main thread, which answers it: this thread must
+    never die silently, or the main thread would wait for requests forever.
+    """
     try:
-        while (message := read_message(requests)) is not None:
+        while True:
+            try:
+                message = read_message(requests, max_pixels=max_pixels)
+            except MessageRefused as refusal:  # the frame was consumed: answer it and go on
+                inbox.put(refusal)
+                continue
+            if message is None:
+                break
             inbox.put(message)
-    except ProtocolError as error:
+    except BaseException as error:  # a broken stream, memory, a bug: the main thread replies and stops
         inbox.put(error)
+        return
     if working.is_set():
         os._exit(EXIT_PARENT_GONE)
     inbox.put(None)
 
 
-def serve(requests: BinaryIO, replies: BinaryIO) -> int:
-    """Run the worker on the given streams until ``requests`` ends; returns the exit status."""
-    inbox: queue.Queue[Message | ProtocolError | None] = queue.Queue()
+def serve(requests: BinaryIO, replies: BinaryIO, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> int:
+    """Run the worker on the given streams until ``requests`` ends; returns the exit status.
+
+    Requests over ``max_pixels`` pixels are refused before their payload is stored.
+    """
+    inbox: Inbox = queue.Queue()
     working = threading.Event()
+    sender = _Replies(replies)
+    threading.Thread(target=sender.beat, daemon=True).start()
     try:
-        write_message(replies, Ready(PROTOCOL_VERSION, __version__).header())
-        threading.Thread(target=_read_requests, args=(requests, inbox, working), daemon=True).start()
+        sender.send(Ready(PROTOCOL_VERSION, __version__).header())
+        threading.Thread(target=_read_requests, args=(requests, inbox, working, max_pixels), daemon=True).start()
         while (item := inbox.get()) is not None:
-            if isinstance(item, ProtocolError):  # the stream itself is broken: stop
-                write_message(replies, ErrorReply("request", str(item)).header())
+            if isinstance(item, MessageRefused):
+                sender.send(_error_reply(item, {}).header())
+                continue
+            if isinstance(item, BaseException):  # the request stream is broken or unreadable: answer and stop
+                sender.send(_error_reply(item, {}).header())
                 return 1
             working.set()
+            sender.start_request()
             try:
-                _answer(item, replies)
+                _answer(item, sender)
             except (BrokenPipeError, ConnectionResetError):
                 raise
             except Exception as error:  # every other failure becomes a reply; the worker keeps serving
-                write_message(replies, _error_reply(error, item).header())
+                sender.send(_error_reply(error, item.header).header())
             finally:
                 working.clear()
     except (BrokenPipeError, ConnectionResetError):
         return EXIT_PARENT_GONE
+    finally:
+        sender.stop()
     return 0
 
 

@@ -52,7 +52,8 @@ plug-in → worker, one per colorization (:class:`ColorizeRequest`; the worker s
     ``working_size`` null means the model's calibrated one, ``model`` null the model
     shipped with tinct.
 
-worker → plug-in, while working, any number of times (:class:`Progress`)::
+worker → plug-in, while working, any number of times, and at least every
+``HEARTBEAT_SECONDS`` (repeating the last fraction when nothing moved) (:class:`Progress`)::
 
     {"type": "progress", "fraction": f}          # 0 <= f <= 1, never decreasing
 
@@ -64,6 +65,16 @@ worker → plug-in, to end a colorization, exactly one of (:class:`Result`, :cla
 
     {"type": "error", "kind": <see ERROR_KINDS>, "message": "<one line: what went wrong
      and what to do>"}
+
+Limits
+------
+A header is at most ``MAX_HEADER_BYTES`` of JSON without NaN or Infinity. A ``colorize``
+or ``result`` frame's payload length must be exactly what its header implies (width ×
+height × channels × sample size), every other message carries none; the worker also
+refuses requests over its pixel limit. A frame that breaks these rules but is itself
+intact is consumed whole and refused (:class:`MessageRefused`); the stream goes on.
+Payloads are read in chunks of ``READ_CHUNK_BYTES``, so a header announcing more than
+arrives costs no memory.
 
 Lifetime and cancelling
 -----------------------
@@ -81,7 +92,9 @@ Use from a plug-in
         request = ColorizeRequest(width, height, 4, "uint16", hints=True)
         pixels = client.colorize(request, pixels, progress=lambda fraction: not cancelled, hints=layer)
 
-Every failure raises :class:`WorkerError`, whose text is meant for the user.
+Every failure raises :class:`WorkerError`, whose text is meant for the user. The client
+never waits forever: a worker silent for ``silence_timeout`` seconds (no ``ready``
+within ``start_timeout``) is killed and reported.
 
 Locating the worker's Python
 ----------------------------
@@ -94,7 +107,10 @@ from __future__ import annotations
 
 import collections
 import json
+import math
+import operator
 import os
+import queue
 import shutil
 import struct
 import subprocess
@@ -115,6 +131,9 @@ __all__ = [
     "WorkerError",
     "WorkerCancelled",
     "ProtocolError",
+    "MessageRefused",
+    "MAX_HEADER_BYTES",
+    "HEARTBEAT_SECONDS",
     "ColorizeRequest",
     "DescribeRequest",
     "Ready",
@@ -123,6 +142,7 @@ __all__ = [
     "Result",
     "ErrorReply",
     "SELECTION_MODES",
+    "payload_size_of",
     "Message",
     "read_message",
     "write_message",
@@ -143,7 +163,15 @@ PYTHON_ENV = "TINCT_PYTHON"
 MODEL_ENV = "TINCT_MODEL"
 
 _FRAME = struct.Struct("<IQ")
-_MAX_HEADER_BYTES = 1 << 20
+MAX_HEADER_BYTES = 1 << 16
+"""Largest header a frame may have, in bytes (a request's header is a few hundred)."""
+READ_CHUNK_BYTES = 1 << 22
+HEARTBEAT_SECONDS = 2.0
+"""A working worker sends a ``progress`` message at least this often."""
+# The plug-in's patience: importing torch on a cold disk takes long; once working, the
+# worker's heartbeat makes a much shorter silence a sure sign it is stuck.
+START_TIMEOUT_SECONDS = 300.0
+SILENCE_TIMEOUT_SECONDS = 60.0
 _STDERR_LINES_KEPT = 20
 _EXIT_WAIT_SECONDS = 5.0
 # Variables of the host's own embedded Python that would break the tinct environment's.
@@ -154,8 +182,8 @@ class WorkerError(Exception):
     """A colorization through the worker failed; ``str(error)`` tells the user what to do.
 
     ``kind`` is one of :data:`ERROR_KINDS` for errors the worker reported, or
-    ``"setup"`` (no usable tinct Python), ``"crashed"`` (the worker died) or
-    ``"cancelled"``.
+    ``"setup"`` (no usable tinct Python), ``"crashed"`` (the worker died),
+    ``"unresponsive"`` (the worker stopped answering and was killed) or ``"cancelled"``.
     """
 
     def __init__(self, message: str, kind: str) -> None:
@@ -171,7 +199,28 @@ class WorkerCancelled(WorkerError):
 
 
 class ProtocolError(Exception):
-    """A frame or message does not follow this protocol."""
+    """A frame or message does not follow this protocol; the stream cannot go on."""
+
+
+class MessageRefused(ProtocolError):
+    """A frame was read whole but its message is malformed; the stream is still in step."""
+
+
+def _whole_number(name: str, value: Any, low: int, high: int | None = None) -> int:
+    """``value`` as an int in ``low..high``; bools, floats and strings are refused."""
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        number = operator.index(value)
+    except TypeError:
+        raise MessageRefused(f"{name} must be a whole number, got {value!r}") from None
+    if number < low or (high is not None and number > high):
+        raise MessageRefused(f"{name} must be {f'from {low} to {high}' if high is not None else f'at least {low}'}, got {number}")
+    return number
+
+
+def _pixels(count: int) -> str:
+    return f"{count:,} pixel{'s' if count != 1 else ''}"
 
 
 def _parse(cls: type, header: Mapping[str, Any], **fields: Callable[[Any], Any]) -> Any:
@@ -224,16 +273,14 @@ class ColorizeRequest:
     selection: str | None = None
 
     def __post_init__(self) -> None:
-        if self.width < 1 or self.height < 1:
-            raise ProtocolError(f"image size must be positive, got {self.width}×{self.height}")
-        if self.channels not in (3, 4):
-            raise ProtocolError(f"channels must be 3 (RGB) or 4 (RGBA), got {self.channels}")
-        if self.sample_format not in SAMPLE_FORMATS:
-            raise ProtocolError(f"sample format must be one of {', '.join(SAMPLE_FORMATS)}, got {self.sample_format!r}")
-        if self.selection is not None and self.selection not in SELECTION_MODES:
-            raise ProtocolError(f"selection must be one of {', '.join(SELECTION_MODES)} or null, got {self.selection!r}")
-        if self.selection == "alpha" and self.channels != 4:
-            raise ProtocolError("a selection applied as alpha needs RGBA pixels (channels 4)")
+        payload_size_of(self.header())  # the layout: checked as a frame's is
+        _whole_number("working_size", self.working_size, 1)
+        if isinstance(self.saturation, bool) or not isinstance(self.saturation, (int, float)) or not math.isfinite(self.saturation):
+            raise MessageRefused(f"saturation must be a finite number, got {self.saturation!r}")
+        if not isinstance(self.device, str):
+            raise MessageRefused(f"device must be a name, got {self.device!r}")
+        if self.model is not None and not isinstance(self.model, str):
+            raise MessageRefused(f"model must be a file path or null, got {self.model!r}")
 
     @property
     def pixels_size(self) -> int:
@@ -258,7 +305,7 @@ class ColorizeRequest:
     def split(self, payload: bytes | bytearray | memoryview) -> tuple[memoryview, memoryview | None, memoryview | None]:
         """A request payload as ``(pixels, hint layer or None, selection or None)``, without copying."""
         if len(payload) != self.payload_size:
-            raise ProtocolError(f"request carries {len(payload)} bytes, its header says {self.payload_size}")
+            raise MessageRefused(f"request carries {len(payload)} bytes, its header says {self.payload_size}")
         view = memoryview(payload)
         hints_end = self.pixels_size + self.hints_size
         return (
@@ -272,21 +319,15 @@ class ColorizeRequest:
 
     @classmethod
     def from_header(cls, header: Mapping[str, Any]) -> ColorizeRequest:
-        """Parse a ``colorize`` header; raises :class:`ProtocolError` if it is malformed."""
-        return _parse(
-            cls,
-            header,
-            width=_required(int),
-            height=_required(int),
-            channels=_required(int),
-            sample_format=_required(str),
-            working_size=_optional(int),
-            saturation=_required(float),
-            device=_required(str),
-            model=_optional(str),
-            hints=bool,
-            selection=_optional(str),
-        )
+        """Parse a ``colorize`` header; raises :class:`MessageRefused` if it is malformed.
+
+        Every field must have its documented JSON type; nothing is coerced.
+        """
+        names = ("width", "height", "channels", "sample_format", "working_size", "saturation", "device")
+        missing = [name for name in names if name not in header]
+        if missing:
+            raise MessageRefused(f"malformed colorize request: {', '.join(missing)} missing")
+        return cls(**{name: header[name] for name in names}, model=header.get("model"), hints=header.get("hints", False), selection=header.get("selection"))
 
 
 @dataclass(frozen=True)
@@ -380,6 +421,45 @@ class ErrorReply:
         return _parse(cls, header, kind=lambda value: str(value or "internal"), message=_required(str))
 
 
+def payload_size_of(header: Mapping[str, Any], max_pixels: int | None = None) -> int:
+    """The payload length, in bytes, a message with this header must carry.
+
+    ``colorize`` and ``result`` carry their pixels (width × height × channels × sample
+    size); a ``colorize`` with ``"hints"`` also a hint layer (width × height × 4 samples)
+    and with a ``"selection"`` a mask (width × height bytes); every other message carries
+    none. Raises :class:`MessageRefused` for a malformed layout, or for more than
+    ``max_pixels`` pixels (None: no limit).
+    """
+    if header.get("type") not in ("colorize", "result"):
+        return 0
+    try:
+        width = _whole_number("width", header.get("width"), 1)
+        height = _whole_number("height", header.get("height"), 1)
+    except MessageRefused:
+        raise MessageRefused(f"image size must be positive whole numbers of pixels, got {header.get('width')!r}×{header.get('height')!r}") from None
+    if max_pixels is not None and width * height > max_pixels:
+        raise MessageRefused(
+            f"the image is {width}×{height} = {_pixels(width * height)}, over the worker's limit of {_pixels(max_pixels)}; colorize a smaller selection"
+        )
+    channels = header.get("channels")
+    if type(channels) is not int or channels not in (3, 4):
+        raise MessageRefused(f"channels must be 3 (RGB) or 4 (RGBA), got {channels!r}")
+    sample_format = header.get("sample_format")
+    if not isinstance(sample_format, str) or sample_format not in SAMPLE_FORMATS:
+        raise MessageRefused(f"sample format must be one of {', '.join(SAMPLE_FORMATS)}, got {sample_format!r}")
+    size = width * height * channels * SAMPLE_FORMATS[sample_format]
+    if header.get("type") == "result":
+        return size
+    hints, selection = header.get("hints", False), header.get("selection")
+    if not isinstance(hints, bool):
+        raise MessageRefused(f"hints must be true or false, got {hints!r}")
+    if selection is not None and (not isinstance(selection, str) or selection not in SELECTION_MODES):
+        raise MessageRefused(f"selection must be one of {', '.join(SELECTION_MODES)} or null, got {selection!r}")
+    if selection == "alpha" and channels != 4:
+        raise MessageRefused("a selection applied as alpha needs RGBA pixels (channels 4)")
+    return size + (width * height * HINT_CHANNELS * SAMPLE_FORMATS[sample_format] if hints else 0) + (width * height if selection else 0)
+
+
 @dataclass(frozen=True)
 class Message:
     """One frame: its JSON header (with ``"type"``) and its payload."""
@@ -392,35 +472,72 @@ class Message:
         return str(self.header.get("type"))
 
 
-def _read_exact(stream: BinaryIO, size: int, *, at_frame_start: bool = False) -> bytearray | None:
-    """Exactly ``size`` bytes; None if the stream ends right at the start of a frame."""
-    data = bytearray(size)
-    view = memoryview(data)
+def _read_exact(stream: BinaryIO, size: int, *, at_frame_start: bool = False, keep: bool = True) -> bytearray | None:
+    """Exactly ``size`` bytes (or, unless ``keep``, skip them); None if the stream ends right
+    at the start of a frame.
+
+    Memory grows with the bytes that actually arrive, in chunks of ``READ_CHUNK_BYTES``,
+    never with the size a header announces.
+    """
+    data = bytearray()
     done = 0
     while done < size:
-        count = stream.readinto(view[done:])
-        if not count:
+        chunk = stream.read(min(size - done, READ_CHUNK_BYTES))
+        if not chunk:
             if done == 0 and at_frame_start:
                 return None
             raise ProtocolError(f"stream ended inside a frame ({done} of {size} bytes read)")
-        done += count
+        done += len(chunk)
+        if keep:
+            data += chunk
     return data
 
 
-def read_message(stream: BinaryIO) -> Message | None:
-    """Read one frame; None if the stream ends cleanly before it."""
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number this protocol allows")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is not a finite number")
+    return value
+
+
+def _parse_header(raw: bytes) -> dict[str, Any]:
+    try:
+        header = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant, parse_float=_finite_float)
+    except (UnicodeDecodeError, ValueError, RecursionError) as error:
+        # RecursionError: a header nested thousands deep; ValueError also covers NaN,
+        # Infinity and numbers too long to convert.
+        raise MessageRefused(f"frame header is not valid JSON: {type(error).__name__}: {str(error)[:200]}") from None
+    if not isinstance(header, dict) or not isinstance(header.get("type"), str):
+        raise MessageRefused("frame header is not an object with a 'type'")
+    return header
+
+
+def read_message(stream: BinaryIO, *, max_pixels: int | None = None) -> Message | None:
+    """Read one frame; None if the stream ends cleanly before it.
+
+    Raises :class:`MessageRefused` for a frame read whole whose message is malformed (the
+    stream can go on) and :class:`ProtocolError` for a broken stream. ``max_pixels``
+    limits the pixels of a ``colorize`` or ``result`` message (see `payload_size_of`).
+    """
     prefix = _read_exact(stream, _FRAME.size, at_frame_start=True)
     if prefix is None:
         return None
     header_size, payload_size = _FRAME.unpack(prefix)
-    if header_size > _MAX_HEADER_BYTES:
-        raise ProtocolError(f"frame header of {header_size} bytes: not a tinct worker stream")
+    if header_size > MAX_HEADER_BYTES:
+        raise ProtocolError(f"frame header of {header_size:,} bytes, over the limit of {MAX_HEADER_BYTES:,}: not a tinct worker stream")
+    raw_header = bytes(_read_exact(stream, header_size) or b"")
     try:
-        header = json.loads(bytes(_read_exact(stream, header_size) or b"").decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ProtocolError(f"frame header is not JSON: {error}") from None
-    if not isinstance(header, dict) or "type" not in header:
-        raise ProtocolError("frame header is not an object with a 'type'")
+        header = _parse_header(raw_header)
+        expected = payload_size_of(header, max_pixels)
+        if payload_size != expected:
+            raise MessageRefused(f"a {header['type']!r} message carries {payload_size:,} bytes of payload, its header implies {expected:,}")
+    except MessageRefused:
+        _read_exact(stream, payload_size, keep=False)
+        raise
     return Message(header, _read_exact(stream, payload_size) or b"")
 
 
@@ -472,13 +589,28 @@ class WorkerClient:
         Model file used when a request names none; None = the model shipped with tinct.
     host
         ``"gimp"`` or ``"krita"``: named in the advice of error messages.
+    start_timeout, silence_timeout
+        Seconds to wait for the worker's ``ready``, and for its next message while it
+        works (it sends one at least every ``HEARTBEAT_SECONDS``); past them the worker is
+        killed and :class:`WorkerError` (kind ``"unresponsive"``) raised.
     """
 
-    def __init__(self, python: str, *, model: str | None = None, host: str = "gimp") -> None:
+    def __init__(
+        self,
+        python: str,
+        *,
+        model: str | None = None,
+        host: str = "gimp",
+        start_timeout: float = START_TIMEOUT_SECONDS,
+        silence_timeout: float = SILENCE_TIMEOUT_SECONDS,
+    ) -> None:
         self.python = python
         self.model = model
         self.host = host
+        self.start_timeout = start_timeout
+        self.silence_timeout = silence_timeout
         self._process: subprocess.Popen[bytes] | None = None
+        self._replies: queue.Queue[Message | None] = queue.Queue()
         self._stderr_tail: collections.deque[str] = collections.deque(maxlen=_STDERR_LINES_KEPT)
         self._stderr_reader: threading.Thread | None = None
 
@@ -515,6 +647,18 @@ class WorkerClient:
             self._stderr_reader.join(_EXIT_WAIT_SECONDS)
         return next((line for line in reversed(self._stderr_tail) if line), "no error output")
 
+    @staticmethod
+    def _collect_replies(stream: BinaryIO, replies: queue.Queue[Message | None]) -> None:
+        """Pass the worker's messages on; None when its stdout ends or stops making sense."""
+        try:
+            while (message := read_message(stream)) is not None:
+                replies.put(message)
+        except Exception:  # a broken stream: the worker is treated as dead
+            pass
+        finally:
+            stream.close()  # this thread owns the stream: closing it elsewhere would wait for this read
+        replies.put(None)
+
     def _collect_stderr(self, stream: BinaryIO) -> None:
         for raw in stream:
             line = raw.decode("utf-8", "replace").rstrip()
@@ -543,6 +687,8 @@ class WorkerClient:
         self._stderr_tail.clear()
         self._stderr_reader = threading.Thread(target=self._collect_stderr, args=(process.stderr,), daemon=True)
         self._stderr_reader.start()
+        self._replies = queue.Queue()
+        threading.Thread(target=self._collect_replies, args=(process.stdout, self._replies), daemon=True).start()
         self._process = process
         ready = self._receive(starting=True)
         if ready.type != "ready":
@@ -566,9 +712,11 @@ class WorkerClient:
         if process.poll() is None:
             process.kill()
         process.wait()
-        for stream in (process.stdin, process.stdout):
-            if stream is not None:
-                stream.close()
+        if process.stdin is not None:
+            try:
+                process.stdin.close()
+            except BrokenPipeError:
+                pass
 
     def _died(self, starting: bool) -> WorkerError:
         """The error for a worker that stopped talking, after reaping it."""
@@ -589,12 +737,17 @@ class WorkerClient:
         return WorkerError(f"the tinct worker crashed (exit status {status}): {last}", "crashed")
 
     def _receive(self, starting: bool = False) -> Message:
-        process = self._process
-        assert process is not None and process.stdout is not None
+        """The worker's next message; kills it and raises if it dies or stays silent too long."""
+        timeout = self.start_timeout if starting else self.silence_timeout
         try:
-            message = read_message(process.stdout)
-        except ProtocolError:
-            message = None
+            message = self._replies.get(timeout=timeout)
+        except queue.Empty:
+            self._stop()
+            raise WorkerError(
+                f"the tinct worker did not answer for {timeout:g} seconds and was stopped: {self._last_stderr_line()}; "
+                "try again, or choose the CPU device",
+                "unresponsive",
+            ) from None
         if message is None:
             raise self._died(starting)
         return message

@@ -28,17 +28,25 @@ for _network_class in (TinctNet, TinctNetV3, SeedAutoencoder):
     register_architecture(_network_class)
 
 
-def build_network(architecture: str | None = None, config: dict[str, Any] | None = None, seed: int = 0) -> ColorizationNetwork:
-    """An untrained network of a registered architecture, initialised from ``seed``."""
+def network_class(architecture: str | None = None) -> type[ColorizationNetwork]:
+    """The registered class of ``architecture`` (None: the default); raises `ModelError` if unknown."""
     name = architecture or DEFAULT_ARCHITECTURE
-    if name not in ARCHITECTURES:
+    if not isinstance(name, str) or name not in ARCHITECTURES:
         raise ModelError(f"unknown architecture {name!r}; known: {', '.join(sorted(ARCHITECTURES))}")
+    return ARCHITECTURES[name]
+
+
+def build_network(architecture: str | None = None, config: dict[str, Any] | None = None, seed: int = 0) -> ColorizationNetwork:
+    """An untrained network of a registered architecture, initialised from ``seed``.
+
+    ``config`` is checked by the class's `ColorizationNetwork.validate_config` first.
+    """
+    cls = network_class(architecture)
+    arguments = cls.validate_config({} if config is None else config)
     generator_state = torch.random.get_rng_state()
     torch.manual_seed(seed)
     try:
-        network = ARCHITECTURES[name](**(config or {}))
-    except TypeError as error:
-        raise ModelError(f"bad configuration for architecture {name!r}: {error}") from None
+        network = cls(**arguments)
     finally:
         torch.random.set_rng_state(generator_state)
     return network.eval()

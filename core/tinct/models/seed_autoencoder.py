@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import AB_SCALE, INPUT_CHANNELS, ColorizationNetwork
+from .base import AB_SCALE, INPUT_CHANNELS, ColorizationNetwork, ConfigField
 
 
 class SeedAutoencoder(ColorizationNetwork):
@@ -27,6 +27,7 @@ class SeedAutoencoder(ColorizationNetwork):
     input_multiple = 8
     output_stride = 4
     receptive_radius = 40
+    config_fields = {"width": ConfigField(int, 1, 1024)}
 
     def __init__(self, width: int = 32) -> None:
         super().__init__(width=width)

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import INPUT_CHANNELS, ColorizationNetwork
+from .base import INPUT_CHANNELS, ColorizationNetwork, ConfigField
 from .chroma_bins import DEFAULT_TEMPERATURE, annealed_mean, in_gamut_bin_centres
 
 
@@ -49,6 +49,10 @@ def conv_norm_relu(in_channels: int, out_channels: int, stride: int = 1) -> nn.S
         nn.BatchNorm2d(out_channels),
         nn.ReLU(inplace=True),
     )
+
+
+# Model files from before decode smoothing existed lack it, and decode without it.
+DECODE_SMOOTHING_FIELD = ConfigField(int, 0, 8, required=False)
 
 
 class BinClassifierNetwork(ColorizationNetwork):
@@ -100,6 +104,12 @@ class TinctNet(BinClassifierNetwork):
     input_multiple = 16
     output_stride = 4
     receptive_radius = 96
+    config_fields = {
+        "widths": ConfigField(int, 1, 1024, length=3),
+        "context_width": ConfigField(int, 1, 4096),
+        "temperature": ConfigField(float, 0.0, 1.0, low_open=True),
+        "decode_smoothing": DECODE_SMOOTHING_FIELD,
+    }
 
     def __init__(
         self, widths: tuple[int, int, int] = (32, 64, 128), context_width: int = 128, temperature: float = DEFAULT_TEMPERATURE, decode_smoothing: int = 0

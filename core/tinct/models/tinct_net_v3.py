@@ -20,9 +20,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import INPUT_CHANNELS
+from .base import INPUT_CHANNELS, ConfigField
 from .chroma_bins import DEFAULT_TEMPERATURE
-from .tinct_net import BinClassifierNetwork, ResidualBlock, conv_norm_relu
+from .tinct_net import DECODE_SMOOTHING_FIELD, BinClassifierNetwork, ResidualBlock, conv_norm_relu
 
 
 def _stage(channels: int, dilations: tuple[int, ...]) -> nn.Sequential:
@@ -48,6 +48,12 @@ class TinctNetV3(BinClassifierNetwork):
     input_multiple = 32
     output_stride = 4
     receptive_radius = 160
+    config_fields = {
+        "widths": ConfigField(int, 1, 1024, length=4),
+        "context_width": ConfigField(int, 1, 4096),
+        "temperature": ConfigField(float, 0.0, 1.0, low_open=True),
+        "decode_smoothing": DECODE_SMOOTHING_FIELD,
+    }
 
     def __init__(
         self,

@@ -119,14 +119,18 @@ class TrainingSet:
         return image[top : top + side, left : left + side]
 
 
+def _unreadable(path: Path, error: Exception) -> TrainingError:
+    return TrainingError(f"cannot read training image {path}: {' '.join(str(error).split()) or type(error).__name__}")
+
+
 def _build_cache(images: list[Path], data_path: Path, info_path: Path, label: str, show_progress: bool) -> None:
     shapes = []
     for path in images:
         try:
             with Image.open(path) as image:
                 shapes.append(cached_shape(*image.size))
-        except (OSError, Image.DecompressionBombError) as error:
-            raise TrainingError(f"cannot read training image {path}: {error}") from None
+        except Exception as error:  # noqa: BLE001 - any decoder failure, a decompression bomb included, is about this file
+            raise _unreadable(path, error) from None
     sizes = np.array([height * width for height, width in shapes], dtype=np.int64)
     offsets = np.concatenate(([0], np.cumsum(sizes)[:-1]))
     centres = in_gamut_bin_centres()
@@ -136,8 +140,8 @@ def _build_cache(images: list[Path], data_path: Path, info_path: Path, label: st
     for index, path in enumerate(tqdm(images, desc=f"caching {label}", unit="img", disable=not show_progress)):
         try:
             encoded = cached_lab(path)
-        except (OSError, Image.DecompressionBombError) as error:
-            raise TrainingError(f"cannot read training image {path}: {error}") from None
+        except Exception as error:  # noqa: BLE001 - as above
+            raise _unreadable(path, error) from None
         array[offsets[index] : offsets[index] + sizes[index]] = encoded.reshape(-1, 3)
         ab = decode_lab(encoded[::8, ::8])[..., 1:].reshape(-1, 2)
         nearest = np.square(ab[:, None, :] - centres[None]).sum(-1).argmin(1)

@@ -19,6 +19,7 @@ import math
 import os
 import signal
 import time
+import warnings
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -33,13 +34,13 @@ from ..atomic import write_atomically
 from ..checkpoint import load_network, save_network
 from ..colour import lab_to_rgb
 from ..devices import bf16_training_supported, resolve_device
-from ..errors import TrainingError
+from ..errors import ModelError, TrainingError
 from ..metrics import colourfulness, mean_ciede2000, psnr_8bit
 from ..models.base import ColorizationNetwork, encode_input
 from ..models.chroma_bins import REBALANCE_UNIFORM_MIX, rebalancing_weights
-from ..models.registry import build_network
+from ..models.registry import build_network, network_class
 from .batches import lab_from_bytes, training_batch
-from .data_cache import TrainingSet, load_training_set
+from .data_cache import TrainingSet, list_images, load_training_set
 from .loss import TrainingObjective
 
 STATE_FILE = "state.pt"
@@ -77,12 +78,107 @@ class TrainingConfig:
     validation_images: int = 64
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "TrainingConfig":
+    def from_dict(cls, values: Any) -> "TrainingConfig":
+        """A validated configuration from settings as a JSON file holds them; raises `TrainingError`."""
+        if not isinstance(values, dict):
+            raise TrainingError(f"training settings must be a JSON object of names and values, got {type(values).__name__}")
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise TrainingError(f"unknown training settings: {', '.join(unknown)}")
-        return cls(**values)
+            raise TrainingError(f"unknown training settings: {', '.join(map(str, unknown))}")
+        if "data" not in values:
+            raise TrainingError("the training settings lack data (a folder of colour photos)")
+        config = cls(**values)
+        config.validate()
+        return config
+
+    def validate(self) -> None:
+        """Check every setting's type and range (see `SETTING_RULES`); raises `TrainingError` naming the first bad one."""
+        for name, (kinds, low, high) in SETTING_RULES.items():
+            value = getattr(self, name)
+            if not _has_kind(value, kinds):
+                names = " or ".join("null" if kind is type(None) else {int: "a whole number", float: "a number", bool: "true or false", str: "text", dict: "an object"}[kind] for kind in kinds)
+                raise TrainingError(f"training setting {name} must be {names}, got {value!r}")
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and not (low <= value <= high):
+                raise TrainingError(f"training setting {name} must be from {low:g} to {high:g}, got {value!r}")
+        if self.precision not in PRECISIONS:
+            raise TrainingError(f"training setting precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        try:
+            network = network_class(self.architecture)
+            network.validate_config(self.network_config)
+        except ModelError as error:
+            raise TrainingError(f"training settings architecture/network_config: {error}") from None
+        for name in ("crop_size", "final_crop_size"):
+            if getattr(self, name) % network.input_multiple:
+                raise TrainingError(f"training setting {name} must be a multiple of {network.input_multiple} for {self.architecture}, got {getattr(self, name)}")
+
+
+# Each setting's accepted types and inclusive range (ranges apply to numbers): a new
+# setting is one line here.
+SETTING_RULES: dict[str, tuple[tuple[type, ...], float, float]] = {
+    "data": ((str,), 0, 0),
+    "validation_data": ((str, type(None)), 0, 0),
+    "architecture": ((str,), 0, 0),
+    "network_config": ((dict,), 0, 0),
+    "batch_size": ((int,), 1, 4096),
+    "learning_rate": ((float,), 0.0, 10.0),
+    "weight_decay": ((float,), 0.0, 1.0),
+    "total_images": ((int,), 1, 10**10),
+    "warmup_images": ((int,), 0, 10**10),
+    "crop_size": ((int,), 16, 1024),
+    "final_crop_size": ((int,), 16, 1024),
+    "final_fraction": ((float,), 0.0, 1.0),
+    "min_crop_scale": ((float,), 0.01, 1.0),
+    "hints": ((bool,), 0, 0),
+    "rebalance_uniform_mix": ((float,), 0.0, 1.0),
+    "chroma_l1_weight": ((float,), 0.0, 100.0),
+    "initial_model": ((str, type(None)), 0, 0),
+    "precision": ((str,), 0, 0),
+    "seed": ((int,), 0, 2**63 - 1),
+    "checkpoint_minutes": ((float,), 0.0, 10**6),
+    "validation_minutes": ((float,), 0.0, 10**6),
+    "validation_images": ((int,), 1, 10**6),
+}
+PRECISIONS = ("auto", "bf16", "fp32")
+
+
+def _has_kind(value: Any, kinds: tuple[type, ...]) -> bool:
+    """JSON-minded type check: bools are not numbers, ints are floats, floats must be finite."""
+    if isinstance(value, bool):
+        return bool in kinds
+    if isinstance(value, int) and (int in kinds or float in kinds):
+        return True
+    if isinstance(value, float) and float in kinds:
+        return math.isfinite(value)
+    return any(kind not in (int, float, bool) and isinstance(value, kind) for kind in kinds)
+
+
+def read_settings(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Training settings from a JSON file (a ``--config`` or a run's ``config.json``); raises `TrainingError`."""
+    path = Path(path)
+    try:
+        settings = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise TrainingError(f"training settings file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as error:
+        raise TrainingError(f"training settings file {path} cannot be read as JSON ({' '.join(str(error).split())})") from None
+    if not isinstance(settings, dict):
+        raise TrainingError(f"training settings file {path} must hold a JSON object of names and values, not {type(settings).__name__}")
+    return settings
+
+
+def _load_state(path: Path, device: torch.device) -> dict[str, Any]:
+    """A run's saved state, refusing anything that is not what `_save_state` wrote."""
+    try:
+        with warnings.catch_warnings():  # torch warns about foreign pickles on stderr; the error below says it all
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location=device, weights_only=True)
+    except Exception as error:  # noqa: BLE001 - a pickle with code, a foreign or damaged file: never run it, say so
+        raise TrainingError(f"cannot resume: {path} is not a training state tinct wrote ({type(error).__name__}: {' '.join(str(error).split())[:200]})") from None
+    keys = {"network", "optimizer", "scheduler", "counters", "torch_rng"}
+    if not isinstance(state, dict) or not keys <= set(state):
+        raise TrainingError(f"cannot resume: {path} is not a training state tinct wrote (it lacks {', '.join(sorted(keys - set(state) if isinstance(state, dict) else keys))})")
+    return state
 
 
 def _learning_rate_factor(step: int, config: TrainingConfig, world_size: int) -> float:
@@ -190,9 +286,10 @@ def train(config: TrainingConfig, run: str | os.PathLike[str], *, resume: bool =
     if resume:
         if not (run / STATE_FILE).is_file():
             raise TrainingError(f"cannot resume: {run / STATE_FILE} does not exist (start without --resume)")
-        config = TrainingConfig.from_dict(json.loads((run / CONFIG_FILE).read_text()))
+        config = TrainingConfig.from_dict(read_settings(run / CONFIG_FILE))
     elif (run / STATE_FILE).exists():
         raise TrainingError(f"run folder {run} already holds a training state; pass --resume to continue it or choose another folder")
+    config.validate()
     network = build_network(config.architecture, config.network_config, seed=config.seed)
     if config.initial_model and not resume:
         # Fine-tuning: start from a trained model's weights, with this run's own schedule.
@@ -200,6 +297,9 @@ def train(config: TrainingConfig, run: str | os.PathLike[str], *, resume: bool =
         if metadata["architecture"] != config.architecture:
             raise TrainingError(f"initial model {config.initial_model} is a {metadata['architecture']!r} network, not {config.architecture!r}")
         network.load_state_dict(initial.state_dict())
+    photo_count = len(list_images(config.data))  # checked before the cache is built: a start-up error shows no progress
+    if config.batch_size > photo_count:
+        raise TrainingError(f"batch size {config.batch_size} is larger than the {photo_count} photos in {config.data}; lower batch_size or add photos")
     data = load_training_set(config.data, show_progress=show_progress and is_main)
     validation = load_training_set(config.validation_data, show_progress=show_progress and is_main) if config.validation_data and is_main else None
     network = network.to(torch_device).train()
@@ -211,12 +311,15 @@ def train(config: TrainingConfig, run: str | os.PathLike[str], *, resume: bool =
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: _learning_rate_factor(step, config, world_size))
     counters: dict[str, Any] = {"step": 0, "images_seen": 0, "wall_seconds": 0.0}
     if resume:
-        state = torch.load(run / STATE_FILE, map_location=torch_device, weights_only=True)
-        network.load_state_dict(state["network"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        counters = dict(state["counters"])
-        torch.random.set_rng_state(state["torch_rng"])
+        state = _load_state(run / STATE_FILE, torch_device)
+        try:
+            network.load_state_dict(state["network"])
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+            counters = dict(state["counters"])
+            torch.random.set_rng_state(state["torch_rng"])
+        except (RuntimeError, ValueError, KeyError, TypeError) as error:
+            raise TrainingError(f"cannot resume: {run / STATE_FILE} does not fit this run's configuration ({' '.join(str(error).split())[:200]})") from None
     if hasattr(network, "bin_weights"):
         weights = rebalancing_weights(data.bin_counts, network.bin_centres.cpu().numpy(), config.rebalance_uniform_mix)
         network.bin_weights.copy_(torch.from_numpy(weights))
@@ -276,6 +379,8 @@ def train(config: TrainingConfig, run: str | os.PathLike[str], *, resume: bool =
                 save(with_model=True)
                 last_checkpoint = now
     progress.close()
+    if counters["step"] == 0:
+        raise TrainingError(f"training stopped before its first step; no model was written to {run}")
     save(with_model=True)
     if is_main and stop.requested:
         print(f"training stopped at step {counters['step']}; checkpoint saved in {run} (continue with --resume)")
