@@ -7,9 +7,13 @@ existing target stays intact until the new file is complete.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+
+# write_atomically's temporaries: ".<target name>.<mkstemp's 8 random characters>.tmp<target suffix>".
+_TEMPORARY_NAME = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp(\.[^.]*)?$")
 
 
 def _umask() -> int:
@@ -36,3 +40,18 @@ def write_atomically(path: Path, write: Callable[[Path], None]) -> Path:
         temporary.unlink(missing_ok=True)
         raise
     return path
+
+
+def remove_stale_temporaries(folder: Path) -> int:
+    """Delete the temporaries that killed writers left in ``folder``; return how many.
+
+    Only call this when no other process is writing into ``folder``.
+    """
+    if not folder.is_dir():
+        return 0
+    removed = 0
+    for entry in os.scandir(folder):
+        if entry.is_file() and _TEMPORARY_NAME.match(entry.name):
+            Path(entry.path).unlink(missing_ok=True)
+            removed += 1
+    return removed
