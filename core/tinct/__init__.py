@@ -8,6 +8,7 @@
 
 __version__ = "0.1.0"
 
+from .batch import BatchSettings, BatchSummary, run_batch
 from .colour import fit_chroma_to_gamut, lab_to_rgb, rgb_to_lab, rgb_to_lightness
 from .errors import DeviceError, ImageError, ModelError, TinctError, TrainingError
 from .hints import sample_hint_points
@@ -35,4 +36,7 @@ __all__ = [
     "save_image",
     "sample_hint_points",
     "TilePlan",
+    "BatchSettings",
+    "BatchSummary",
+    "run_batch",
 ]

@@ -121,11 +121,11 @@ def run_batch(
     return summary
 
 
-def add_batch_options(parser: argparse.ArgumentParser) -> None:
-    """``tinct colorize``'s options for folders and collections."""
+def add_batch_options(parser: argparse.ArgumentParser, positive_int: Callable[[str], int]) -> None:
+    """``tinct colorize``'s options for folders and collections (``positive_int``: the CLI's argument type)."""
     parser.add_argument("--recursive", action="store_true", help="colorize the whole tree of each input folder, mirrored under --out-dir")
     parser.add_argument("--format", choices=tuple(OUTPUT_FORMATS), default=None, help="output type for a folder (default: same as each input; 16-bit stays 16-bit, jpg is 8-bit)")
-    parser.add_argument("--workers", type=int, default=None, help="worker processes (with --ray: Ray actors); default: one per 4 cores, or one per GPU")
+    parser.add_argument("--workers", type=positive_int, default=None, help="worker processes (with --ray: Ray actors); default: one per 4 cores, or one per GPU")
     parser.add_argument("--ray", metavar="ADDRESS", default=None, help="run on a Ray cluster: ray://HOST:10001, auto, or local (needs pip install 'tinct[cluster]')")
 
 
@@ -138,8 +138,6 @@ def run_batch_command(args: argparse.Namespace) -> BatchSummary:
     """``tinct colorize`` on a collection: the journaled, resumable batch; prints a summary line."""
     if args.out_dir is None:
         raise TinctError("a folder or batch needs --out-dir DIR (-o names one output file)")
-    if args.workers is not None and args.workers < 1:
-        raise TinctError(f"--workers must be at least 1, got {args.workers}")
     settings = BatchSettings(
         model=str(args.model) if args.model else None,
         device=args.device,

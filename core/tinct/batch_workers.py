@@ -13,6 +13,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import queue
+import signal
 import threading
 import time
 from collections import deque
@@ -153,6 +154,7 @@ class Dispatch:
 
 def _worker_process(index: int, settings: BatchSettings, threads: int, tasks: multiprocessing.Queue, results: multiprocessing.Queue) -> None:
     """A worker process: load the model, then colorize the files sent until ``None`` comes."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle: it stops the workers
     parent = os.getppid()
     try:
         files = FileColorizer(settings, threads)

@@ -189,7 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_colorize_options(colorize)
     colorize.add_argument("--force", action="store_true", help="overwrite existing outputs")
     colorize.add_argument("--max-pixels", type=_positive_int, default=DEFAULT_MAX_PIXELS, help=f"refuse larger images (default {DEFAULT_MAX_PIXELS:,})")
-    add_batch_options(colorize)
+    add_batch_options(colorize, _positive_int)
     colorize.set_defaults(handler=command_colorize)
 
     info = commands.add_parser("info", help="version, model, device")

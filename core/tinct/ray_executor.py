@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
-from .batch_workers import IN_FLIGHT, THREADS_PER_WORKER, BatchSettings, Dispatch, FileColorizer, Outcome
+from .batch_workers import IN_FLIGHT, THREADS_PER_WORKER, BatchSettings, Dispatch, FileColorizer, Outcome, available_cores
 from .collection import Task
 from .errors import TinctError
 
@@ -65,7 +65,8 @@ class RayExecutor:
         options: dict[str, Any] = {"log_to_driver": False, "logging_level": "warning"}
         try:
             if self.address == "local":
-                self.ray.init(include_dashboard=False, **options)
+                # Room for every asked-for actor even on a small machine (they then share cores).
+                self.ray.init(include_dashboard=False, num_cpus=max(available_cores(), self.actors or 1), **options)
             else:
                 self.ray.init(address=self.address, **options)
         except (ConnectionError, RuntimeError, ValueError) as error:
@@ -80,6 +81,9 @@ class RayExecutor:
         if on_gpu and gpus == 0:
             raise TinctError("--device cuda was asked for but the Ray cluster has no GPUs; use --device cpu or auto")
         count = self.actors or (gpus if on_gpu else max(1, cpus // THREADS_PER_WORKER))
+        if count > (gpus if on_gpu else cpus):
+            # Ray would wait for ever for room to start the rest.
+            raise TinctError(f"the Ray cluster has room for {gpus if on_gpu else cpus} workers ({gpus} GPUs, {cpus} CPUs), not {count}; lower --workers")
         threads = max(1, min(THREADS_PER_WORKER, cpus // count))
         settings = replace(self.settings, device="cuda" if on_gpu else "cpu" if device == "auto" else device)
         actor_class = self.ray.remote(ColorizeActor).options(num_cpus=threads, num_gpus=1 if on_gpu else 0, max_concurrency=IN_FLIGHT, max_restarts=0)
