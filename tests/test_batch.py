@@ -23,7 +23,8 @@ from skimage.transform import resize
 import tinct
 from conftest import gray_of
 from tinct.cli import main
-from tinct.collection import plan_collection
+from tinct.batch_workers import IN_FLIGHT, Dispatch
+from tinct.collection import Task, plan_collection
 from tinct.errors import TinctError
 from tinct.journal import JOURNAL_NAME, Journal, JournalEntry
 
@@ -202,13 +203,41 @@ def test_killed_batch_resumes_without_redoing_anything(tree, reference, tmp_path
         assert (path.stat().st_ino, path.stat().st_mtime_ns) == identity, f"{path} was done again"
 
 
-def test_two_worker_processes_give_the_same_outputs(tree, reference, tmp_path):
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds the worker processes through Linux's /proc")
+def test_two_worker_processes_give_the_same_outputs_and_survive_losing_one(tree, reference, tmp_path):
+    """``--workers 2``; one worker process is SIGKILLed mid-run, a fresh one takes its files."""
     out = tmp_path / "colour"
-    completed = subprocess.run(batch_command(tree, out, "--workers", "2"), capture_output=True, text=True, timeout=900)
-    assert completed.returncode == 1, completed.stderr
-    assert "40 done, 1 failed, 1 skipped" in completed.stdout
+    process = subprocess.Popen(batch_command(tree, out, "--workers", "2"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True, text=True)
+    try:
+        wait_for_done_lines(out, process, 4)
+        workers = [pid for pid in session_processes(process.pid) if "multiprocessing.spawn" in command_line(pid)]
+        assert len(workers) == 2, [command_line(pid) for pid in session_processes(process.pid)]
+        os.kill(workers[0], signal.SIGKILL)
+        stdout, stderr = process.communicate(timeout=900)
+    finally:
+        for pid in session_processes(process.pid):
+            os.kill(pid, signal.SIGKILL)
+    assert process.returncode == 1, stderr
+    assert "40 done, 1 failed, 1 skipped" in stdout
     assert_outputs_match(out, tree, reference)
     assert_journal_complete(out, tree)
+
+
+def test_a_file_whose_worker_keeps_dying_fails_after_its_tries(tree):
+    """`Dispatch`: a dead worker's files go to others; the third death of a file's worker fails it."""
+    tasks = [Task(path, path.with_suffix(".out.png")) for path in good_images(tree)[:4]]
+    dispatch = Dispatch(tasks, max_tries=3)
+    held = [dispatch.next_for("a") for _ in range(IN_FLIGHT)]
+    assert held == tasks[:IN_FLIGHT] and dispatch.next_for("a") is None
+    assert dispatch.worker_died("a", "killed") == []
+    assert dispatch.next_for("b") == tasks[0]
+    assert dispatch.worker_died("b", "killed") == []
+    assert dispatch.next_for("c") == tasks[0]
+    failures = dispatch.worker_died("c", "killed")
+    assert [(failure.task, failure.status) for failure in failures] == [(tasks[0], "failed")] and "died 3 times" in failures[0].reason
+    remaining = [dispatch.next_for("d") for _ in range(IN_FLIGHT)]
+    assert remaining == tasks[1:] and all(dispatch.finished("d", task) for task in remaining)
+    assert not dispatch.busy and not dispatch.finished("d", tasks[1])
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds the Ray actor processes through Linux's /proc")

@@ -20,7 +20,6 @@ from collections import deque
 from collections.abc import Hashable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
@@ -135,17 +134,10 @@ class Dispatch:
 
     def worker_died(self, worker: Hashable, cause: str) -> list[Outcome]:
         """Requeue the dead worker's files; those out of tries come back as failures."""
-        failures = []
-        for task, tries in self._held.pop(worker, {}).items():
-            if tries >= self.max_tries:
-                failures.append(Outcome(task, "failed", f"{task.input}: its worker died {tries} times while colorizing it ({cause})"))
-            else:
-                self._waiting.appendleft((task, tries))
+        held = self._held.pop(worker, {})
+        failures = [Outcome(task, "failed", f"{task.input}: its worker died {tries} times while colorizing it ({cause})") for task, tries in held.items() if tries >= self.max_tries]
+        self._waiting.extendleft(reversed([(task, tries) for task, tries in held.items() if tries < self.max_tries]))
         return failures
-
-    @property
-    def waiting(self) -> int:
-        return len(self._waiting)
 
     @property
     def busy(self) -> bool:
