@@ -77,9 +77,9 @@ def run_batch(
     second batch writing into ``out_dir``).
     """
     out_dir = _absolute(out_dir)
-    plan = plan_collection([_absolute(item) for item in inputs], out_dir, recursive=recursive, output_format=output_format, force=force)
-    summary = BatchSummary(already_done=len(plan.done))
-    with Journal(out_dir) as journal:
+    with Journal(out_dir) as journal:  # first: the lock keeps a second batch from planning over this one
+        plan = plan_collection([_absolute(item) for item in inputs], out_dir, recursive=recursive, output_format=output_format, force=force)
+        summary = BatchSummary(already_done=len(plan.done))
         known = journal.latest
 
         def record(entry: JournalEntry) -> None:
@@ -139,7 +139,7 @@ def run_batch_command(args: argparse.Namespace) -> BatchSummary:
     if args.out_dir is None:
         raise TinctError("a folder or batch needs --out-dir DIR (-o names one output file)")
     settings = BatchSettings(
-        model=str(args.model) if args.model else None,
+        model=str(_absolute(args.model)) if args.model else None,  # workers elsewhere have another working folder
         device=args.device,
         working_size=args.working_size,
         tile=args.tile,

@@ -54,7 +54,10 @@ def _is_hidden(name: str) -> bool:
 
 def _walk(folder: Path, recursive: bool, exclude: Path | None) -> Iterator[Path]:
     """Files under ``folder`` in sorted order (a stable order makes runs comparable)."""
-    entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
+    try:
+        entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
+    except OSError as error:
+        raise TinctError(f"cannot read the folder {folder}: {error.strerror or error}") from None
     for entry in entries:
         if _is_hidden(entry.name):
             continue

@@ -54,8 +54,11 @@ class Journal:
 
     def __init__(self, folder: Path) -> None:
         self.path = folder / JOURNAL_NAME
-        folder.mkdir(parents=True, exist_ok=True)
-        self._file: IO[bytes] = open(self.path, "a+b")
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            self._file: IO[bytes] = open(self.path, "a+b")
+        except OSError as error:
+            raise TinctError(f"cannot write the batch journal {self.path}: {error.strerror or error}; choose a writable --out-dir") from None
         if fcntl is not None:
             try:
                 fcntl.flock(self._file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
