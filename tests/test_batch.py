@@ -223,13 +223,17 @@ def test_two_worker_processes_give_the_same_outputs_and_survive_losing_one(tree,
     assert_journal_complete(out, tree)
 
 
-def test_a_file_whose_worker_keeps_dying_fails_after_its_tries(tree):
-    """`Dispatch`: a dead worker's files go to others; the third death of a file's worker fails it."""
-    tasks = [Task(path, path.with_suffix(".out.png")) for path in good_images(tree)[:4]]
+def test_a_file_whose_worker_keeps_dying_fails_after_its_tries(tree, tmp_path):
+    """`Dispatch`: a dead worker's files go to others, minus its half-written temporaries; the third death of a file's worker fails it."""
+    tasks = [Task(path, tmp_path / f"{number}.png") for number, path in enumerate(good_images(tree)[:4])]
     dispatch = Dispatch(tasks, max_tries=3)
     held = [dispatch.next_for("a") for _ in range(IN_FLIGHT)]
     assert held == tasks[:IN_FLIGHT] and dispatch.next_for("a") is None
+    half_written, someone_elses = tmp_path / ".0.png.k3x9_q2z.tmp.png", tmp_path / ".3.png.u7w1m0ab.tmp.png"
+    half_written.write_bytes(b"\x89PNG half")
+    someone_elses.write_bytes(b"\x89PNG half")
     assert dispatch.worker_died("a", "killed") == []
+    assert not half_written.exists() and someone_elses.exists()
     assert dispatch.next_for("b") == tasks[0]
     assert dispatch.worker_died("b", "killed") == []
     assert dispatch.next_for("c") == tasks[0]

@@ -42,16 +42,18 @@ def write_atomically(path: Path, write: Callable[[Path], None]) -> Path:
     return path
 
 
-def remove_stale_temporaries(folder: Path) -> int:
+def remove_stale_temporaries(folder: Path, target: str | None = None) -> int:
     """Delete the temporaries that killed writers left in ``folder``; return how many.
 
-    Only call this when no other process is writing into ``folder``.
+    ``target``: only those of that file name.  Call this only when no other process is
+    writing (that file) into ``folder``.
     """
     if not folder.is_dir():
         return 0
     removed = 0
     for entry in os.scandir(folder):
-        if entry.is_file() and _TEMPORARY_NAME.match(entry.name):
+        owned = target is None or (entry.name.startswith(f".{target}.") and entry.name.endswith(".tmp" + Path(target).suffix))
+        if owned and entry.is_file() and _TEMPORARY_NAME.match(entry.name):
             Path(entry.path).unlink(missing_ok=True)
             removed += 1
     return removed

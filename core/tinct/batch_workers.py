@@ -19,10 +19,13 @@ import time
 from collections import deque
 from collections.abc import Hashable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from multiprocessing.connection import Connection
+from multiprocessing.connection import wait as wait_for_pipes
 from dataclasses import dataclass
 
 import torch
 
+from .atomic import remove_stale_temporaries
 from .collection import Task
 from .errors import TinctError
 from .inference import DEFAULT_TILE, load_model
@@ -133,8 +136,10 @@ class Dispatch:
         return self._held.get(worker, {}).pop(task, None) is not None
 
     def worker_died(self, worker: Hashable, cause: str) -> list[Outcome]:
-        """Requeue the dead worker's files; those out of tries come back as failures."""
+        """Requeue the dead worker's files (minus what it half-wrote); those out of tries come back as failures."""
         held = self._held.pop(worker, {})
+        for task in held:
+            remove_stale_temporaries(task.output.parent, task.output.name)
         failures = [Outcome(task, "failed", f"{task.input}: its worker died {tries} times while colorizing it ({cause})") for task, tries in held.items() if tries >= self.max_tries]
         self._waiting.extendleft(reversed([(task, tries) for task, tries in held.items() if tries < self.max_tries]))
         return failures
@@ -144,16 +149,26 @@ class Dispatch:
         return bool(self._waiting) or any(self._held.values())
 
 
-def _worker_process(index: int, settings: BatchSettings, threads: int, tasks: multiprocessing.Queue, results: multiprocessing.Queue) -> None:
-    """A worker process: load the model, then colorize the files sent until ``None`` comes."""
+def _worker_process(settings: BatchSettings, threads: int, tasks: multiprocessing.Queue, results: Connection) -> None:
+    """A worker process: load the model, then colorize the files sent until ``None`` comes.
+
+    Results go back on the worker's own pipe (a queue shared by the workers has a lock that
+    a worker killed mid-write would hold for ever).
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle: it stops the workers
     parent = os.getppid()
+    sending = threading.Lock()
+
+    def send(message: tuple) -> None:
+        with sending:
+            results.send(message)
+
     try:
         files = FileColorizer(settings, threads)
     except TinctError as error:
-        results.put(("error", index, str(error)))
+        send(("error", str(error)))
         return
-    results.put(("ready", index, None))
+    send(("ready", None))
     with ThreadPoolExecutor(IN_FLIGHT) as pool:
         while True:
             try:
@@ -164,7 +179,7 @@ def _worker_process(index: int, settings: BatchSettings, threads: int, tasks: mu
                 continue
             if task is None:
                 return
-            pool.submit(files.run, task).add_done_callback(lambda future: results.put(("outcome", index, future.result())))
+            pool.submit(files.run, task).add_done_callback(lambda future: send(("outcome", future.result())))
 
 
 class LocalExecutor:
@@ -203,46 +218,48 @@ class LocalExecutor:
 
     def _run_in_processes(self, tasks: Sequence[Task]) -> Iterator[Outcome]:
         context = multiprocessing.get_context("spawn")  # forking a process that holds torch threads is unsafe
-        results = context.Queue()
         dispatch = Dispatch(tasks, self.max_tries)
         inboxes: dict[int, multiprocessing.Queue] = {}
         processes: dict[int, multiprocessing.process.BaseProcess] = {}
+        pipes: dict[Connection, int] = {}
 
         def start(index: int) -> None:
             inboxes[index] = context.Queue()
-            processes[index] = context.Process(
-                target=_worker_process, args=(index, self.settings, self.threads, inboxes[index], results), name=f"tinct-worker-{index}", daemon=True
-            )
+            reader, writer = context.Pipe(duplex=False)
+            processes[index] = context.Process(target=_worker_process, args=(self.settings, self.threads, inboxes[index], writer), name=f"tinct-worker-{index}", daemon=True)
             processes[index].start()
-
-        def feed(index: int) -> None:
-            while (task := dispatch.next_for(index)) is not None:
-                inboxes[index].put(task)
+            writer.close()  # the worker holds the only writing end now: its death reads as end-of-file
+            pipes[reader] = index
 
         try:
             for index in range(self.workers):
                 start(index)
             started = self.workers
             while dispatch.busy:
-                for index, process in list(processes.items()):
-                    if not process.is_alive():
-                        # Killed, or out of memory: its files go to a fresh worker.
-                        del processes[index]
+                for reader in wait_for_pipes(list(pipes)):
+                    index = pipes[reader]
+                    try:
+                        kind, payload = reader.recv()
+                    except (EOFError, OSError):
+                        # The worker died (killed, out of memory) after sending all it had sent:
+                        # the files it still held go to a fresh worker.
+                        del pipes[reader]
+                        process = processes.pop(index)
+                        process.join()
                         yield from dispatch.worker_died(index, f"exit status {process.exitcode}")
+                        if not dispatch.busy:
+                            continue
                         if started >= self.workers * (self.max_tries + 1):
                             raise TinctError(f"tinct's worker processes keep dying (the last with exit status {process.exitcode}); run with fewer --workers or a smaller --working-size")
                         start(started)
                         started += 1
-                try:
-                    kind, index, payload = results.get(timeout=PARENT_CHECK_SECONDS)
-                except queue.Empty:
-                    continue
-                if kind == "error":
-                    raise TinctError(payload)
-                if kind == "outcome" and dispatch.finished(index, payload.task):
-                    yield payload
-                if index in processes:
-                    feed(index)
+                        continue
+                    if kind == "error":
+                        raise TinctError(payload)
+                    if kind == "outcome" and dispatch.finished(index, payload.task):
+                        yield payload
+                    while (task := dispatch.next_for(index)) is not None:
+                        inboxes[index].put(task)
         finally:
             for index, process in processes.items():
                 if process.is_alive():
