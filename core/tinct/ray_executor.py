@@ -118,10 +118,19 @@ class RayExecutor:
                     outcome = ray.get(ref)
                 except ray.exceptions.RayActorError as error:
                     if index in actors:
-                        # The actor died: drop its other calls and hand its files to the others.
+                        # The actor died: keep what it finished, hand the rest of its files to the others.
                         del actors[index]
-                        for other in [ref for ref, (owner, _) in calls.items() if owner == index]:
-                            del calls[other]
+                        orphans = [call for call, (owner, _) in calls.items() if owner == index]
+                        finished, _ = ray.wait(orphans, num_returns=len(orphans), timeout=0) if orphans else ([], [])
+                        for other in orphans:
+                            _, other_task = calls.pop(other)
+                            if other in finished:
+                                try:
+                                    result = ray.get(other)
+                                except ray.exceptions.RayError:
+                                    continue
+                                dispatch.finished(index, other_task)
+                                yield result
                         yield from dispatch.worker_died(index, type(error).__name__)
                         if not actors and dispatch.busy:
                             raise TinctError("every Ray worker died; check the cluster, then run the same command again to resume") from None
