@@ -8,6 +8,7 @@
 
 __version__ = "0.1.0"
 
+from .batch import BatchSettings, BatchSummary, run_batch
 from .descriptor import ModelDescriptor, OptionRange
 from .colour import fit_chroma_to_gamut, lab_to_rgb, rgb_to_lab, rgb_to_lightness
 from .errors import DeviceError, ImageError, ModelError, TinctError, TrainingError
@@ -38,4 +39,7 @@ __all__ = [
     "save_image",
     "sample_hint_points",
     "TilePlan",
+    "BatchSettings",
+    "BatchSummary",
+    "run_batch",
 ]

@@ -53,11 +53,18 @@ def process_alive(pid: int) -> bool:
     return True
 
 
-def remove_stale_temporaries(folder: Path) -> list[Path]:
-    """Remove tinct's temporary files in ``folder`` whose writing process is gone; returns them."""
+def remove_stale_temporaries(folder: Path, target: str | None = None) -> list[Path]:
+    """Remove tinct's temporary files in ``folder`` whose writing process is gone; returns them.
+
+    ``target``: only the temporaries of that file name.
+    """
     removed = []
     try:
-        candidates = [entry for entry in os.scandir(folder) if entry.name.startswith(TEMPORARY_PREFIX) and entry.is_file(follow_symlinks=False)]
+        candidates = [
+            entry
+            for entry in os.scandir(folder)
+            if entry.name.startswith(TEMPORARY_PREFIX) and (target is None or entry.name.endswith(f"-{target}")) and entry.is_file(follow_symlinks=False)
+        ]
     except OSError:
         return removed
     for entry in candidates:
@@ -95,3 +102,4 @@ def write_atomically(path: Path, write: Callable[[Path], None]) -> Path:
         temporary.unlink(missing_ok=True)
         raise
     return path
+

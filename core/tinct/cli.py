@@ -15,6 +15,7 @@ import numpy as np
 from tqdm import tqdm
 
 from . import __version__
+from .batch import add_batch_options, run_batch_command, wants_batch
 from .devices import DEVICE_CHOICES, describe_device, resolve_device
 from .errors import ImageError, TinctError
 from .hints import Hints, HintPoint, parse_hint_point
@@ -126,6 +127,10 @@ def _colorize_file(colorizer: Colorizer, source: Path, target: Path, hint_points
 
 
 def command_colorize(args: argparse.Namespace) -> int:
+    if wants_batch(args):
+        if args.hint or args.hints is not None:
+            raise TinctError("--hint and --hints work on photos named on the command line, not yet on folder batches (folders, --recursive, --format, --workers, --ray)")
+        return EXIT_FAILED if run_batch_command(args).failed else 0
     points = _check_hint_options(args)
     outputs = _output_paths(args)
     colorizer = load_model(args.model, device=args.device)
@@ -259,7 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     colorize = commands.add_parser("colorize", help="colorize image files")
-    colorize.add_argument("inputs", nargs="+", metavar="INPUT", help="image files (PNG, TIFF, JPEG, WebP)")
+    colorize.add_argument("inputs", nargs="+", metavar="INPUT", help="image files (PNG, TIFF, JPEG, WebP) or folders")
     target = colorize.add_mutually_exclusive_group(required=True)
     target.add_argument("-o", "--output", type=Path, help="output file (one input)")
     target.add_argument("--out-dir", type=Path, help="output folder (outputs keep the inputs' names)")
@@ -274,6 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     colorize.add_argument("--force", action="store_true", help="overwrite existing outputs")
     colorize.add_argument("--max-pixels", type=_positive_int, default=DEFAULT_MAX_PIXELS, help=f"refuse larger images (default {DEFAULT_MAX_PIXELS:,})")
+    add_batch_options(colorize, _positive_int)
     colorize.set_defaults(handler=command_colorize)
 
     info = commands.add_parser("info", help="version, model, device")

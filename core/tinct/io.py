@@ -29,7 +29,7 @@ __all__ = ["load_image", "save_image", "to_float_image", "from_float_image", "pi
 DEFAULT_MAX_PIXELS = 400_000_000
 TIFF_SUFFIXES = {".tif", ".tiff"}
 PIL_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}
-WRITE_SUFFIXES = TIFF_SUFFIXES | PIL_SUFFIXES
+READ_SUFFIXES = WRITE_SUFFIXES = TIFF_SUFFIXES | PIL_SUFFIXES
 SUPPORTED_DTYPES = (np.uint8, np.uint16, np.float32, np.float64)
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # PNG colour types that hold RGB (2) or RGBA (6).
