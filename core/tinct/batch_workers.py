@@ -28,7 +28,7 @@ import torch
 from .atomic import remove_stale_temporaries
 from .collection import Task
 from .errors import TinctError
-from .inference import DEFAULT_TILE, load_model
+from .inference import load_model
 from .io import DEFAULT_MAX_PIXELS, load_image, save_image
 
 __all__ = ["BatchSettings", "Outcome", "FileColorizer", "Dispatch", "LocalExecutor", "available_cores", "default_workers", "threads_per_worker"]
@@ -49,7 +49,7 @@ class BatchSettings:
     model: str | None = None
     device: str = "auto"
     working_size: int | None = None
-    tile: int = DEFAULT_TILE
+    tile: int | None = None  # None: the model's own
     saturation: float = 1.0
     max_pixels: int = DEFAULT_MAX_PIXELS
 

@@ -274,7 +274,8 @@ class ColorizeRequest:
 
     def __post_init__(self) -> None:
         payload_size_of(self.header())  # the layout: checked as a frame's is
-        _whole_number("working_size", self.working_size, 1)
+        if self.working_size is not None:  # None: the model's own
+            _whole_number("working_size", self.working_size, 1)
         if isinstance(self.saturation, bool) or not isinstance(self.saturation, (int, float)) or not math.isfinite(self.saturation):
             raise MessageRefused(f"saturation must be a finite number, got {self.saturation!r}")
         if not isinstance(self.device, str):
