@@ -42,6 +42,19 @@ def untrained_model_file(tmp_path_factory: pytest.TempPathFactory, untrained_col
     return untrained_colorizer.save(tmp_path_factory.mktemp("models") / "untrained.safetensors")
 
 
+@pytest.fixture()
+def model_env(monkeypatch: pytest.MonkeyPatch, untrained_model_file: Path) -> Path:
+    """The untrained model as the command line's model ($TINCT_MODEL)."""
+    monkeypatch.setenv("TINCT_MODEL", str(untrained_model_file))
+    return untrained_model_file
+
+
+@pytest.fixture()
+def photo_file(tmp_path: Path, gray_photo: np.ndarray) -> Path:
+    """The gray photo as a PNG file."""
+    return tinct.save_image(gray_photo, tmp_path / "grandma.png")
+
+
 def shipped_model_or_skip() -> tinct.Colorizer:
     try:
         return tinct.load_model(device="cpu")

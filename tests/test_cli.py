@@ -15,17 +15,6 @@ import tinct
 from tinct.cli import main
 
 
-@pytest.fixture()
-def model_env(monkeypatch, untrained_model_file):
-    monkeypatch.setenv("TINCT_MODEL", str(untrained_model_file))
-    return untrained_model_file
-
-
-@pytest.fixture()
-def photo_file(tmp_path, gray_photo) -> Path:
-    return tinct.save_image(gray_photo, tmp_path / "grandma.png")
-
-
 def run_cli(*args: str, env_model: Path | None = None) -> subprocess.CompletedProcess:
     env = dict(os.environ)
     if env_model is not None:

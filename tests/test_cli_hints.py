@@ -18,17 +18,6 @@ HINT = (60, 50, "#cc3326")
 HINT_RGB = (0xCC / 255, 0x33 / 255, 0x26 / 255)
 
 
-@pytest.fixture()
-def model_env(monkeypatch, untrained_model_file):
-    monkeypatch.setenv("TINCT_MODEL", str(untrained_model_file))
-    return untrained_model_file
-
-
-@pytest.fixture()
-def photo_file(tmp_path, gray_photo) -> Path:
-    return tinct.save_image(gray_photo, tmp_path / "grandma.png")
-
-
 @pytest.fixture(scope="module")
 def colorizer(untrained_model_file) -> tinct.Colorizer:
     return tinct.load_model(untrained_model_file, device="cpu")

@@ -155,8 +155,11 @@ def test_batch_reports_each_failure_once_and_a_summary(model_env: Path, photo: P
 # is complete, before the rename) and says so, so a signal lands exactly there.
 PAUSING_CLI = textwrap.dedent(
     """
-    import sys, time
+    import signal, sys, time
     import tinct.io
+    # Ctrl-C as a terminal delivers it: a test run started as a background job hands its
+    # children SIGINT ignored, and Python then installs no KeyboardInterrupt handler.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     write = tinct.io._write_file
     def pausing(array, path, suffix):
         write(array, path, suffix)
