@@ -54,9 +54,12 @@ def process_alive(pid: int) -> bool:
 
 
 def remove_stale_temporaries(folder: Path, target: str | None = None) -> list[Path]:
-    """Remove tinct's temporary files in ``folder`` whose writing process is gone; returns them.
+    """Remove tinct's temporary files in ``folder`` that no live writer will finish; returns them.
 
-    ``target``: only the temporaries of that file name.
+    Without ``target``: those whose writing process is gone from this machine.  With
+    ``target`` (a file name): every temporary of that file, whatever process wrote it —
+    for a caller that knows its writer died (a batch's dead worker, which may have run on
+    another machine, or be a process not yet reaped).
     """
     removed = []
     try:
@@ -69,7 +72,7 @@ def remove_stale_temporaries(folder: Path, target: str | None = None) -> list[Pa
         return removed
     for entry in candidates:
         pid_text = entry.name[len(TEMPORARY_PREFIX) :].split("-", 1)[0]
-        if pid_text.isdigit() and not process_alive(int(pid_text)):
+        if target is not None or (pid_text.isdigit() and not process_alive(int(pid_text))):
             try:
                 os.unlink(entry.path)
                 removed.append(Path(entry.path))
