@@ -252,3 +252,21 @@ def test_decode_smoothing_settles_a_hesitant_region_on_its_majority_colour():
     assert plain[0, 1, 4, 2].item() < -30  # the blue column stays blue
     assert (smoothed[0, 0, 2:-2, 2:-2] > 20).all()  # a* positive everywhere in the interior: red
     torch.testing.assert_close(annealed_mean(logits, centres, 0.38, smoothing_radius=0), plain)
+
+
+def test_a_hint_dot_recolours_its_neighbourhood_not_the_whole_photo():
+    """One saturated dot in a corner changes the colour near it; half a photo away the result
+    stays the automatic one (a dot meant for a coat must not tint the whole portrait)."""
+    from conftest import gray_of, shipped_model_or_skip
+    from skimage import data
+    from skimage.transform import resize
+
+    colorizer = shipped_model_or_skip()
+    photo = gray_of(np.rint(resize(data.astronaut(), (256, 256), anti_aliasing=True) * 255).astype(np.uint8))
+    automatic = skcolor.rgb2lab(colorizer.colorize(photo))
+    hinted = skcolor.rgb2lab(colorizer.colorize(photo, hints=[(40, 200, (0xC0, 0x30, 0x30))]))
+    rows, columns = np.mgrid[:256, :256]
+    far = np.hypot(rows - 200, columns - 40) > 128
+    change = skcolor.deltaE_ciede2000(automatic, hinted)
+    assert change[~far].mean() > 4.0, "the hint changes the colour around it"
+    assert change[far].mean() < 2.5, "far from the dot the photo keeps its automatic colour"

@@ -1,4 +1,4 @@
-"""The automatic (and hinted) results are those of the pipeline before the model-descriptor refactor.
+"""The automatic results are those of the pipeline before the model-descriptor refactor.
 
 tests/data/pre-refactor-reference.npz was written by tests/data/make_pre_refactor_reference.py
 with the code of commit 66a086c; it holds 8-bit results, so one level of rounding may differ.
@@ -16,7 +16,6 @@ import tinct
 from conftest import shipped_model_or_skip
 
 REFERENCE = np.load(Path(__file__).parent / "data" / "pre-refactor-reference.npz")
-HINTS = [(15, 12, (0.8, 0.2, 0.15)), (60, 37, (0.2, 0.5, 0.8))]
 
 
 def assert_matches(result: np.ndarray, name: str) -> None:
@@ -28,10 +27,6 @@ def assert_matches(result: np.ndarray, name: str) -> None:
 
 def test_shipped_model_default_options_unchanged():
     assert_matches(shipped_model_or_skip().colorize(REFERENCE["input"]), "shipped_default")
-
-
-def test_shipped_model_with_hints_unchanged():
-    assert_matches(shipped_model_or_skip().colorize(REFERENCE["input"], hints=HINTS), "shipped_hints")
 
 
 def test_untrained_model_with_options_unchanged():

@@ -10,8 +10,7 @@ The stages, in the order the pipeline (`tinct.inference`) calls them:
 2. `check_hints` — validation at the boundary, before any work;
 3. `rasterize_hints` — points or hint image → `HintMaps` at the working resolution (the
    network's hint channels);
-4. `downscale_hints` — the same at the size the scene's global context is computed at;
-5. `apply_hints` — after the network: the prediction made to honour the hints on the
+4. `apply_hints` — after the network: the prediction made to honour the hints on the
    chroma grid (`propagate_hint_corrections`).
 """
 
@@ -200,15 +199,6 @@ def rasterize_hints(hints: ValidHints, image_size: tuple[int, int], working_size
         hint_ab[0, :, rows, columns] = ab[:, None, None]
         hint_mask[0, 0, rows, columns] = 1.0
     return HintMaps(hint_ab, hint_mask)
-
-
-def downscale_hints(hints: HintMaps, size: tuple[int, int]) -> HintMaps:
-    """``hints`` area-averaged to ``size`` (height, width): a cell any hint touches keeps the
-    mean colour of its hinted pixels, with mask 1."""
-    coverage = F.interpolate(hints.mask, size=size, mode="area")
-    covered = (coverage > 0).float()
-    ab = F.interpolate(hints.ab * hints.mask, size=size, mode="area") / coverage.clamp_min(1e-6) * covered
-    return HintMaps(ab, covered)
 
 
 def apply_hints(chroma: torch.Tensor, guide: torch.Tensor, hints: HintMaps, saturation: float) -> torch.Tensor:

@@ -7,7 +7,7 @@
 2. network input (`Colorizer._network_input`): L* and the hints rasterized beside it
    (`tinct.hints`), padded to the network's input multiple;
 3. chroma at working resolution (`Colorizer._chroma`): the scene's global context,
-   computed once from the whole image at `CONTEXT_SIZE`; then a*b* at the network's output
+   computed once from the whole image at `CONTEXT_SIZE` (from L* alone, not the hints); then a*b* at the network's output
    stride, in one pass or on overlapping tiles sharing that context when the working size
    exceeds ``tile``.  A tile that runs out of memory is split into smaller tiles and the
    run carries on, so progress never goes backwards;
@@ -39,7 +39,7 @@ from .colour import fit_chroma_to_gamut, rgb_to_lightness
 from .descriptor import ModelDescriptor
 from .devices import inference_dtype, resolve_device
 from .errors import ImageError, ModelError, TinctError
-from .hints import HintMaps, Hints, apply_hints, check_hints, downscale_hints, rasterize_hints
+from .hints import HintMaps, Hints, apply_hints, check_hints, rasterize_hints
 from .io import from_float_image, pil_to_array, to_float_image
 from .models.base import LIGHTNESS_SCALE, ColorizationNetwork, encode_input
 from .models.registry import build_network
@@ -217,13 +217,19 @@ class Colorizer:
         network_input = encode_input(lightness, *(hints if hints is not None else (None, None)))
         return self._pad(network_input).to(self.device, self.dtype)
 
-    def _context(self, lightness: torch.Tensor, hints: HintMaps | None) -> torch.Tensor:
-        """The scene's global context from the whole image downscaled to `CONTEXT_SIZE`: ``(1, C)``."""
+    def _context(self, lightness: torch.Tensor) -> torch.Tensor:
+        """The scene's global context from the whole image downscaled to `CONTEXT_SIZE`: ``(1, C)``.
+
+        It reads the photo alone, never the hints: given them, the network's scene-wide
+        modulation carries one dot's colour over the whole photo (a red dot on a coat
+        turned a whole portrait orange), where a user means that coat.  Hints steer
+        colour through the local features and `tinct.hints.apply_hints`.
+        """
         height, width = lightness.shape[-2:]
         scale = min(1.0, CONTEXT_SIZE / max(height, width))
         size = (max(1, round(height * scale)), max(1, round(width * scale)))
         small = F.interpolate(lightness, size=size, mode="area")
-        return self.network.global_context(self._network_input(small, None if hints is None else downscale_hints(hints, size)))
+        return self.network.global_context(self._network_input(small, None))
 
     def _predict_tiles(self, batch: torch.Tensor, context: torch.Tensor, tile: int) -> torch.Tensor:
         """a*b* of a batch of network inputs; on out-of-memory each input is split into tiles of half the side."""
@@ -255,10 +261,10 @@ class Colorizer:
         )
         return run_tiled(lambda batch: self._predict_tiles(batch, context, tile), region, plan, batch_size=TILE_BATCH, progress=progress)
 
-    def _chroma(self, lightness: torch.Tensor, network_input: torch.Tensor, hints: HintMaps | None, tile: int, progress: Progress) -> torch.Tensor:
+    def _chroma(self, lightness: torch.Tensor, network_input: torch.Tensor, tile: int, progress: Progress) -> torch.Tensor:
         """Stage 3: a*b* ``(2, H / s, W / s)`` float32 on the CPU, on the output grid of the padded input."""
         with torch.inference_mode():
-            context = self._context(lightness, hints)
+            context = self._context(lightness)
             return self._predict_region(network_input, context, tile, progress)[0].cpu()
 
     def _compose(self, source: _Input, chroma: torch.Tensor, guide: torch.Tensor, work_size: tuple[int, int], progress: Progress) -> np.ndarray:
@@ -334,7 +340,7 @@ class Colorizer:
         lightness = source.working_lightness(work_size)
         hint_maps = rasterize_hints(valid_hints, (source.height, source.width), work_size)
         network_input = self._network_input(lightness, hint_maps)
-        chroma = self._chroma(lightness, network_input, hint_maps, tile, lambda fraction: report(NETWORK_SHARE * fraction))
+        chroma = self._chroma(lightness, network_input, tile, lambda fraction: report(NETWORK_SHARE * fraction))
         chroma = chroma * (float(saturation) * descriptor.chroma_scale)
         # L* on the chroma grid, from the (padded) network input the chroma came from.
         guide = F.avg_pool2d(network_input[:, :1].float().cpu(), descriptor.output_stride)[0, 0] * LIGHTNESS_SCALE + LIGHTNESS_SCALE

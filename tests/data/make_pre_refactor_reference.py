@@ -1,5 +1,6 @@
 """Writes tests/data/pre-refactor-reference.npz: outputs of the pipeline as of commit 66a086c (before the
 model-descriptor refactor), kept so tests/test_reference_outputs.py can show the automatic results unchanged.
+(Hinted results changed on purpose afterwards: hints no longer enter the scene's global context.)
 
 Run from the repository root with that commit checked out: python tests/data/make_pre_refactor_reference.py
 """
@@ -16,10 +17,8 @@ small = gray[::4, ::4].copy()  # 50×75
 shipped = tinct.load_model(device="cpu")
 untrained = tinct.create_model(seed=0, device="cpu")
 image = small
-hints = [(15, 12, (0.8, 0.2, 0.15)), (60, 37, (0.2, 0.5, 0.8))]
 refs = {
     "shipped_default": shipped.colorize(image),
-    "shipped_hints": shipped.colorize(image, hints=hints),
     "untrained_256_saturation": untrained.colorize(image, working_size=256, saturation=0.7),
 }
 np.savez_compressed("tests/data/pre-refactor-reference.npz", input=small, **refs)
