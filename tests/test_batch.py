@@ -175,43 +175,13 @@ def test_output_format_png(tree, reference, tmp_path):
     assert np.array_equal(tinct.load_image(out / sixteen_bit.with_suffix(".png")), reference[sixteen_bit])
 
 
-@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds the worker processes through Linux's /proc")
-def test_killed_batch_resumes_without_redoing_anything(tree, reference, tmp_path):
-    """SIGKILL the driver of a two-process batch mid-run; its workers exit; a rerun finishes the rest."""
-    out = tmp_path / "colour"
-    process = subprocess.Popen(batch_command(tree, out, "--workers", "2"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-    try:
-        wait_for_done_lines(out, process, 6)
-        os.kill(process.pid, signal.SIGKILL)
-        process.wait()
-        deadline = time.monotonic() + 60
-        while session_processes(process.pid) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert not session_processes(process.pid), "worker processes outlived the killed batch"
-    finally:
-        for pid in session_processes(process.pid):
-            os.kill(pid, signal.SIGKILL)
-    # Outputs of the killed run (its temporaries, dot files, must be cleaned away by the rerun).
-    finished = {path: (path.stat().st_ino, path.stat().st_mtime_ns) for path in out.rglob("*") if path.is_file() and path.name != JOURNAL_NAME and not path.name.startswith(".")}
-    assert 0 < len(finished) < len(reference), "the batch must be killed mid-run"
-
-    completed = subprocess.run(batch_command(tree, out), capture_output=True, text=True, timeout=900)
-    assert completed.returncode == 1, completed.stderr
-    assert f"{len(reference) - len(finished)} done, 1 failed, 1 skipped (not images), {len(finished)} already done" in completed.stdout
-    assert_outputs_match(out, tree, reference)
-    assert_journal_complete(out, tree)
-    for path, identity in finished.items():
-        assert (path.stat().st_ino, path.stat().st_mtime_ns) == identity, f"{path} was done again"
-
-
-@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds the worker processes through Linux's /proc")
-def test_two_worker_processes_give_the_same_outputs_and_survive_losing_one(tree, reference, tmp_path):
-    """``--workers 2``; one worker process is SIGKILLed mid-run, a fresh one takes its files."""
-    out = tmp_path / "colour"
-    process = subprocess.Popen(batch_command(tree, out, "--workers", "2"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True, text=True)
+def run_batch_killing_one_worker(tree: Path, out: Path, reference, options: list[str], is_worker) -> None:
+    """Run a batch with ``options``; SIGKILL the first of its two worker processes (``is_worker``
+    tells them by command line) once 4 files are done; the batch must still complete every file."""
+    process = subprocess.Popen(batch_command(tree, out, *options), stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True, text=True)
     try:
         wait_for_done_lines(out, process, 4)
-        workers = [pid for pid in session_processes(process.pid) if "multiprocessing.spawn" in command_line(pid)]
+        workers = [pid for pid in session_processes(process.pid) if is_worker(command_line(pid))]
         assert len(workers) == 2, [command_line(pid) for pid in session_processes(process.pid)]
         os.kill(workers[0], signal.SIGKILL)
         stdout, stderr = process.communicate(timeout=900)
@@ -222,6 +192,12 @@ def test_two_worker_processes_give_the_same_outputs_and_survive_losing_one(tree,
     assert "40 done, 1 failed, 1 skipped" in stdout
     assert_outputs_match(out, tree, reference)
     assert_journal_complete(out, tree)
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds the worker processes through Linux's /proc")
+def test_two_worker_processes_give_the_same_outputs_and_survive_losing_one(tree, reference, tmp_path):
+    """``--workers 2``; one worker process is SIGKILLed mid-run, a fresh one takes its files."""
+    run_batch_killing_one_worker(tree, tmp_path / "colour", reference, ["--workers", "2"], lambda command: "multiprocessing.spawn" in command)
 
 
 def test_a_file_whose_worker_keeps_dying_fails_after_its_tries(tree, tmp_path):
@@ -252,21 +228,7 @@ def test_a_file_whose_worker_keeps_dying_fails_after_its_tries(tree, tmp_path):
 def test_ray_local_two_actors_survive_losing_one(tree, reference, tmp_path):
     """``--ray local`` with two actors; one is SIGKILLed mid-run and the other finishes its files."""
     pytest.importorskip("ray")
-    out = tmp_path / "colour"
-    process = subprocess.Popen(batch_command(tree, out, "--ray", "local", "--workers", "2"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True, text=True)
-    try:
-        wait_for_done_lines(out, process, 4)
-        actors = [pid for pid in session_processes(process.pid) if command_line(pid).startswith("ray::ColorizeActor")]
-        assert len(actors) == 2, [command_line(pid) for pid in session_processes(process.pid)]
-        os.kill(actors[0], signal.SIGKILL)
-        stdout, stderr = process.communicate(timeout=900)
-    finally:
-        for pid in session_processes(process.pid):
-            os.kill(pid, signal.SIGKILL)
-    assert process.returncode == 1, stderr
-    assert "40 done, 1 failed, 1 skipped" in stdout
-    assert_outputs_match(out, tree, reference)
-    assert_journal_complete(out, tree)
+    run_batch_killing_one_worker(tree, tmp_path / "colour", reference, ["--ray", "local", "--workers", "2"], lambda command: command.startswith("ray::ColorizeActor"))
 
 
 def test_ray_missing_says_how_to_install_it(tree, tmp_path, monkeypatch, capsys):
