@@ -7,21 +7,18 @@ request, reports some progress and dies, leaving :data:`CRASH_MESSAGE` on stderr
 
 from __future__ import annotations
 
-import shlex
 import sys
 from pathlib import Path
 
+from stand_in_python import python_running
 from tinct.worker_protocol import PROTOCOL_VERSION, read_message, write_message
 
 CRASH_MESSAGE = "simulated crash in the middle of colorizing"
 
 
 def make_crashing_python(folder: Path) -> Path:
-    """Write ``folder/crashing-python`` (a POSIX shell script) and return its path."""
-    script = folder / "crashing-python"
-    script.write_text(f"#!/bin/sh\nexec {shlex.quote(sys.executable)} {shlex.quote(str(Path(__file__).resolve()))}\n")
-    script.chmod(0o755)
-    return script
+    """Write the executable in ``folder`` and return its path."""
+    return python_running(Path(__file__), folder)
 
 
 if __name__ == "__main__":

@@ -19,10 +19,12 @@ from skimage.transform import resize
 import tinct
 from colour_checks import GRAY_MAX_CHROMA, HIGH_PRECISION_LIGHTNESS_TOLERANCE, assert_coloured_with_same_lightness, mean_chroma
 from crashing_worker import CRASH_MESSAGE, make_crashing_python
+from slow_loading_worker import make_slow_loading_python
 from tinct.worker import EXIT_PARENT_GONE
 from tinct import worker_protocol
 from tinct.worker_protocol import (
     CONFIG_NAME,
+    HEARTBEAT_SECONDS,
     MODEL_ENV,
     PROTOCOL_VERSION,
     PYTHON_ENV,
@@ -248,6 +250,22 @@ def test_describe_gives_the_models_defaults_and_ranges(client: WorkerClient, mod
     descriptor = tinct.load_model(model_path, device="cpu").descriptor
     assert facts == json.loads(json.dumps(descriptor.to_dict()))
     assert facts["working_size_range"] == list(descriptor.working_size_range)
+
+
+def test_describe_waits_through_heartbeats_while_the_model_loads(tmp_path: Path, model_path: str) -> None:
+    """GIMP and Krita describe the model to open their dialogs; on a busy machine loading it
+    outlasts a heartbeat or two, which must not read as an unexpected message."""
+    with WorkerClient(str(make_slow_loading_python(tmp_path)), model=model_path) as slow:
+        facts = slow.describe(device="cpu")
+    assert facts == json.loads(json.dumps(tinct.load_model(model_path, device="cpu").descriptor.to_dict()))
+
+
+def test_describe_still_gives_up_on_a_worker_silent_too_long(tmp_path: Path, model_path: str) -> None:
+    """Heartbeats ``HEARTBEAT_SECONDS`` apart are too long a silence for a client that waits half that."""
+    with WorkerClient(str(make_slow_loading_python(tmp_path)), model=model_path, silence_timeout=HEARTBEAT_SECONDS / 2) as impatient:
+        with pytest.raises(WorkerError, match=f"did not answer for {HEARTBEAT_SECONDS / 2:g} seconds") as caught:
+            impatient.describe(device="cpu")
+        assert caught.value.kind == "unresponsive" and impatient.pid is None
 
 
 def test_absent_working_size_is_the_models(client: WorkerClient, gray_rgba: np.ndarray, model_path: str) -> None:

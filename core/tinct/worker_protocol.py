@@ -26,7 +26,8 @@ worker → plug-in, once, as soon as tinct is imported (:class:`Ready`)::
     {"type": "ready", "protocol": 2, "tinct": "<version>"}
 
 plug-in → worker, to learn a model's defaults and option ranges before showing a dialog
-(:class:`DescribeRequest`), answered by one ``description`` (:class:`Description`) or ``error``::
+(:class:`DescribeRequest`), answered by one ``description`` (:class:`Description`) or ``error``
+(after ``progress`` heartbeats, see below, if loading the model takes a while)::
 
     {"type": "describe", "device": ..., "model": <path> | null}
     {"type": "description", "model": {<tinct.ModelDescriptor.to_dict()>: "working_size",
@@ -52,7 +53,7 @@ plug-in → worker, one per colorization (:class:`ColorizeRequest`; the worker s
     ``working_size`` null means the model's calibrated one, ``model`` null the model
     shipped with tinct.
 
-worker → plug-in, while working, any number of times, and at least every
+worker → plug-in, while working on any request, any number of times, and at least every
 ``HEARTBEAT_SECONDS`` (repeating the last fraction when nothing moved) (:class:`Progress`)::
 
     {"type": "progress", "fraction": f}          # 0 <= f <= 1, never decreasing
@@ -761,24 +762,46 @@ class WorkerClient:
         except (BrokenPipeError, ConnectionResetError):
             raise self._died(starting=False) from None
 
-    def _unexpected(self, message: Message) -> WorkerError:
-        self._stop()
-        return WorkerError(f"the tinct worker sent an unexpected {message.type!r} message: {self._advice}", "crashed")
+    def _reply(self, expected: str, progress: Callable[[float], bool | None] | None = None) -> Message:
+        """The worker's answer, of type ``expected``, to the request just sent.
+
+        The ``progress`` messages before it (the heartbeat of a busy worker, sent while it
+        loads a model too) go to ``progress`` if given, which may cancel as in
+        :meth:`colorize`; each message must come within ``silence_timeout``. Raises
+        :class:`WorkerError` for an ``error`` reply or any other message.
+        """
+        while True:
+            message = self._receive()
+            if message.type != "progress":
+                break
+            if progress is None:
+                continue
+            try:
+                keep_going = progress(Progress.from_header(message.header).fraction)
+            except BaseException:
+                self._stop()
+                raise
+            if keep_going is False:
+                self._stop()
+                raise WorkerCancelled()
+        if message.type == "error":
+            error = ErrorReply.from_header(message.header)
+            raise WorkerError(error.message, error.kind)
+        if message.type != expected:
+            self._stop()
+            raise WorkerError(f"the tinct worker sent an unexpected {message.type!r} message: {self._advice}", "crashed")
+        return message
 
     def describe(self, *, device: str = "auto", model: str | None = None) -> dict[str, Any]:
         """The model's facts (see :class:`Description`): its calibrated ``working_size``, the
         ``working_size_range`` and ``saturation_range`` a dialog should offer, and more.
 
-        ``model`` None means the client's model. Raises :class:`WorkerError` on every failure.
+        ``model`` None means the client's model. Loading it may take long on a busy
+        machine: the worker's heartbeats meanwhile keep the client waiting, and only a
+        silence of ``silence_timeout`` stops it. Raises :class:`WorkerError` on every failure.
         """
         self._send(DescribeRequest(device=device, model=model if model is not None else self.model).header())
-        message = self._receive()
-        if message.type == "error":
-            error = ErrorReply.from_header(message.header)
-            raise WorkerError(error.message, error.kind)
-        if message.type != "description":
-            raise self._unexpected(message)
-        return Description.from_header(message.header).model
+        return Description.from_header(self._reply("description").header).model
 
     def colorize(
         self,
@@ -804,29 +827,11 @@ class WorkerClient:
         if request.model is None and self.model is not None:
             request = replace(request, model=self.model)
         self._send(request.header(), *(data for data, size, _ in parts if data is not None))
-        while True:
-            message = self._receive()
-            if message.type == "progress":
-                if progress is None:
-                    continue
-                try:
-                    keep_going = progress(Progress.from_header(message.header).fraction)
-                except BaseException:
-                    self._stop()
-                    raise
-                if keep_going is False:
-                    self._stop()
-                    raise WorkerCancelled()
-            elif message.type == "result":
-                if len(message.payload) != request.pixels_size:
-                    self._stop()
-                    raise WorkerError(f"the tinct worker sent {len(message.payload)} bytes instead of {request.pixels_size}", "crashed")
-                return message.payload
-            elif message.type == "error":
-                error = ErrorReply.from_header(message.header)
-                raise WorkerError(error.message, error.kind)
-            else:
-                raise self._unexpected(message)
+        message = self._reply("result", progress)
+        if len(message.payload) != request.pixels_size:
+            self._stop()
+            raise WorkerError(f"the tinct worker sent {len(message.payload)} bytes instead of {request.pixels_size}", "crashed")
+        return message.payload
 
     def close(self) -> None:
         """Let the worker finish (its stdin closes) and wait for it; kill it if it lingers."""
