@@ -18,6 +18,7 @@ from . import __version__
 from .batch import add_batch_options, run_batch_command, wants_batch
 from .devices import DEVICE_CHOICES, describe_device, resolve_device
 from .errors import ImageError, TinctError
+from .hint_files import HintFolder, load_hint_image
 from .hints import Hints, HintPoint, parse_hint_point
 from .inference import Colorizer, default_model_path, load_model
 from .io import DEFAULT_MAX_PIXELS, load_image, save_image
@@ -78,22 +79,10 @@ def _check_hint_options(args: argparse.Namespace) -> list[HintPoint]:
     return points
 
 
-def _hint_image(source: Path, image: np.ndarray, args: argparse.Namespace) -> np.ndarray | None:
-    """The hint image for ``source``: --hints itself, or its namesake in the --hints folder (None if it has none)."""
-    path = args.hints
-    if path.is_dir():
-        path = next((candidate for candidate in (path / source.name, path / f"{source.stem}.png") if candidate.is_file()), None)
-        if path is None:
-            return None
-    layer = load_image(path, max_pixels=args.max_pixels)
-    if layer.ndim != 3 or layer.shape[2] != 4:
-        raise ImageError(f"the hint image {path} has no alpha channel: paint the hints on a transparent image (RGBA PNG)")
-    if layer.shape[:2] != image.shape[:2]:
-        raise ImageError(
-            f"the hint image {path} is {layer.shape[1]}×{layer.shape[0]} pixels but {source} is {image.shape[1]}×{image.shape[0]}; "
-            "a hint image must be the photo's size"
-        )
-    return layer
+def _hint_image(source: Path, image: np.ndarray, args: argparse.Namespace, folder: HintFolder | None) -> np.ndarray | None:
+    """The hint image for ``source``: --hints itself, or its namesake in the --hints ``folder`` (None if it has none)."""
+    path = args.hints if folder is None else folder.find(source)
+    return None if path is None else load_hint_image(path, source, image.shape[:2], max_pixels=args.max_pixels)
 
 
 def _error_line(error: BaseException) -> str:
@@ -101,13 +90,15 @@ def _error_line(error: BaseException) -> str:
     return "tinct: error: " + " ".join(str(error).split())
 
 
-def _colorize_file(colorizer: Colorizer, source: Path, target: Path, hint_points: list[HintPoint], args: argparse.Namespace, show_progress: bool) -> None:
+def _colorize_file(
+    colorizer: Colorizer, source: Path, target: Path, hint_points: list[HintPoint], hint_folder: HintFolder | None, args: argparse.Namespace, show_progress: bool
+) -> None:
     if target.exists() and not args.force:
         raise ImageError(f"{target} already exists; pass --force to overwrite it")
     if target.resolve() == source.resolve():
         raise ImageError(f"{target} is the input itself; choose another output")
     image = load_image(source, max_pixels=args.max_pixels)
-    hints: Hints = hint_points or (None if args.hints is None else _hint_image(source, image, args))
+    hints: Hints = hint_points or _hint_image(source, image, args, hint_folder)
     bar: tqdm | None = None
 
     def advance(fraction: float) -> None:
@@ -132,6 +123,7 @@ def command_colorize(args: argparse.Namespace) -> int:
             raise TinctError("--hint and --hints work on photos named on the command line, not yet on folder batches (folders, --recursive, --format, --workers, --ray)")
         return EXIT_FAILED if run_batch_command(args).failed else 0
     points = _check_hint_options(args)
+    hint_folder = HintFolder(args.hints) if args.hints is not None and args.hints.is_dir() else None
     outputs = _output_paths(args)
     colorizer = load_model(args.model, device=args.device)
     colorizer.check_options(working_size=args.working_size, tile=args.tile, saturation=args.saturation)
@@ -140,7 +132,7 @@ def command_colorize(args: argparse.Namespace) -> int:
     for source, target in zip(args.inputs, outputs):
         source = Path(source)
         try:
-            _colorize_file(colorizer, source, target, points, args, show)
+            _colorize_file(colorizer, source, target, points, hint_folder, args, show)
             print(f"{source} -> {target}")
         except TinctError as error:
             failures += 1
@@ -275,7 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     colorize.add_argument(
         "--hints", type=Path, metavar="IMAGE|FOLDER",
-        help="hint image: an RGBA PNG of the photo's size whose opaque pixels are colour hints; with several inputs, a folder of them named like the photos",
+        help="hint image: an RGBA PNG of the photo's size whose opaque pixels are colour hints; with several inputs, a folder of them named like the photos (any image type)",
     )
     colorize.add_argument("--force", action="store_true", help="overwrite existing outputs")
     colorize.add_argument("--max-pixels", type=_positive_int, default=DEFAULT_MAX_PIXELS, help=f"refuse larger images (default {DEFAULT_MAX_PIXELS:,})")
