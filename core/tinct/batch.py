@@ -1,8 +1,9 @@
 """Colorizing a collection: plan, run on local workers or a Ray cluster, journal, summarise.
 
-`run_batch` is what ``tinct colorize FOLDER --out-dir OUT`` runs.  It resumes by
-construction: an image whose output exists is not done again (unless ``force``), and
-every file's outcome is appended to the journal in the output folder as it finishes.
+`run_batch` is what ``tinct colorize FOLDER --out-dir OUT [--hints FOLDER]`` runs.  It
+resumes by construction: an image whose output exists is not done again (unless
+``force``), and every file's outcome is appended to the journal in the output folder as
+it finishes.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from .batch_workers import BatchSettings, LocalExecutor, available_cores, defaul
 from .collection import OUTPUT_FORMATS, plan_collection
 from .devices import resolve_device
 from .errors import TinctError
+from .hint_files import HintFolder
 from .io import READ_SUFFIXES
 from .journal import Journal, JournalEntry
 
@@ -33,9 +35,11 @@ NOT_AN_IMAGE = "not an image file tinct reads (" + ", ".join(sorted(READ_SUFFIXE
 
 @dataclass
 class BatchSummary:
-    """Counts of one run: files colorized, failed, skipped (not images), and already done before."""
+    """Counts of one run: files colorized (``hinted`` of them with a hint image), failed,
+    skipped (not images), and already done before."""
 
     done: int = 0
+    hinted: int = 0
     failed: int = 0
     skipped: int = 0
     already_done: int = 0
@@ -47,7 +51,8 @@ class BatchSummary:
 
     def line(self) -> str:
         return (
-            f"{self.done} done, {self.failed} failed, {self.skipped} skipped (not images), {self.already_done} already done; "
+            f"{self.done} done{f' ({self.hinted} with hints)' if self.hinted else ''}, {self.failed} failed, "
+            f"{self.skipped} skipped (not images), {self.already_done} already done; "
             f"{self.images_per_second:.2f} images/s over {self.seconds:.1f} s"
         )
 
@@ -66,19 +71,25 @@ def run_batch(
     force: bool = False,
     workers: int | None = None,
     ray_address: str | None = None,
+    hints: str | os.PathLike[str] | None = None,
     progress: bool = False,
     report: Callable[[str], None] = lambda message: None,
 ) -> BatchSummary:
     """Colorize every image the inputs (files and folders) name into ``out_dir``, mirroring paths.
 
     ``workers``: local worker processes (default: see `default_workers`), or with
-    ``ray_address`` the number of Ray actors.  ``report`` receives one line per failed
-    file.  Raises `TinctError` when the batch cannot run at all (bad model, no Ray, a
-    second batch writing into ``out_dir``).
+    ``ray_address`` the number of Ray actors.  ``hints``: a folder of hint images that
+    mirrors the inputs (see `tinct.hint_files`); an image without one there is colorized
+    automatically.  ``report`` receives one line per failed file.  Raises `TinctError`
+    when the batch cannot run at all (bad model, no Ray, no such hint folder, a second
+    batch writing into ``out_dir``).
     """
     out_dir = _absolute(out_dir)
+    hint_folder = None if hints is None else HintFolder(_absolute(hints))  # workers elsewhere have another working folder
     with Journal(out_dir) as journal:  # first: the lock keeps a second batch from planning over this one
-        plan = plan_collection([_absolute(item) for item in inputs], out_dir, recursive=recursive, output_format=output_format, force=force)
+        plan = plan_collection(
+            [_absolute(item) for item in inputs], out_dir, recursive=recursive, output_format=output_format, force=force, hints=hint_folder
+        )
         summary = BatchSummary(already_done=len(plan.done))
         known = journal.latest
 
@@ -111,11 +122,15 @@ def run_batch(
         started = time.perf_counter()
         with tqdm(total=len(plan.pending), unit="img", disable=not progress, dynamic_ncols=True, smoothing=0.05) as bar:
             for outcome in executor.run(plan.pending):
+                task = outcome.task
                 if outcome.status == "done":
                     summary.done += 1
+                    if task.hints is not None:
+                        summary.hinted += 1
                 else:
                     summary.failed += 1
-                record(JournalEntry(str(outcome.task.input), str(outcome.task.output), outcome.status, outcome.reason, outcome.seconds, outcome.model))
+                hint_image = None if task.hints is None else str(task.hints)
+                record(JournalEntry(str(task.input), str(task.output), outcome.status, outcome.reason, outcome.seconds, outcome.model, hint_image))
                 bar.update(1)
         summary.seconds = time.perf_counter() - started
     return summary
@@ -156,6 +171,7 @@ def run_batch_command(args: argparse.Namespace) -> BatchSummary:
         force=args.force,
         workers=args.workers,
         ray_address=args.ray,
+        hints=args.hints,
         progress=show,
         report=lambda message: tqdm.write(f"tinct: error: {message}", file=sys.stderr),
     )

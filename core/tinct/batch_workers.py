@@ -1,7 +1,7 @@
 """Colorizing files in worker processes on this machine.
 
-A `FileColorizer` holds one loaded model and colorizes files (read, colorize, write
-atomically).  It takes up to `IN_FLIGHT` files at once on threads: one is decoded while
+A `FileColorizer` holds one loaded model and colorizes files (read the photo and its
+hint image if it has one, colorize, write atomically).  It takes up to `IN_FLIGHT` files at once on threads: one is decoded while
 another is in the network and a third is written, and only the network step is
 serialised.  `LocalExecutor` runs a batch on N such workers: in this process for one,
 else in N spawned processes, each loading the model once; `Dispatch` hands out the files
@@ -28,6 +28,7 @@ import torch
 from .atomic import remove_stale_temporaries
 from .collection import Task
 from .errors import TinctError
+from .hint_files import load_hint_image
 from .inference import load_model
 from .io import DEFAULT_MAX_PIXELS, load_image, save_image
 
@@ -92,14 +93,15 @@ class FileColorizer:
         self._network = threading.Lock()
 
     def run(self, task: Task) -> Outcome:
-        """Colorize ``task.input`` into ``task.output`` (atomically, folders made as needed)."""
+        """Colorize ``task.input`` into ``task.output`` (atomically, folders made as needed), following ``task.hints`` if set."""
         started = time.perf_counter()
         settings = self.settings
         try:
             image = load_image(task.input, max_pixels=settings.max_pixels)
+            hints = None if task.hints is None else load_hint_image(task.hints, task.input, image.shape[:2], max_pixels=settings.max_pixels)
             with self._network:
-                result = self.colorizer.colorize(image, working_size=settings.working_size, tile=settings.tile, saturation=settings.saturation)
-            del image
+                result = self.colorizer.colorize(image, working_size=settings.working_size, tile=settings.tile, saturation=settings.saturation, hints=hints)
+            del image, hints
             task.output.parent.mkdir(parents=True, exist_ok=True)
             save_image(result, task.output)
         except Exception as error:  # one bad file must not stop a batch of thousands

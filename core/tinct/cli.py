@@ -65,17 +65,21 @@ def _output_paths(args: argparse.Namespace) -> list[Path]:
     return [args.out_dir / path.name for path in inputs]
 
 
-def _check_hint_options(args: argparse.Namespace) -> list[HintPoint]:
-    """The --hint points, parsed; raises `TinctError` for a malformed one or a bad combination."""
+def _check_hint_options(args: argparse.Namespace, batch: bool) -> list[HintPoint]:
+    """The --hint points, parsed; raises `TinctError` for a malformed one or a bad combination.
+
+    ``batch``: the inputs are a folder batch (see `wants_batch`), which takes a --hints folder only.
+    """
     points = [parse_hint_point(text) for text in args.hint or []]
+    several = batch or len(args.inputs) > 1
     if points and args.hints is not None:
         raise TinctError("give either --hint points or a --hints image, not both")
-    if points and len(args.inputs) > 1:
-        raise TinctError("--hint points belong to one photo; for several, use --hints FOLDER with one hint image per photo")
-    if args.hints is not None and len(args.inputs) > 1 and not args.hints.is_dir():
-        raise TinctError(f"with several inputs, --hints names a folder of hint images named like the photos; {args.hints} is not a folder")
+    if points and several:
+        raise TinctError("--hint points belong to one photo; for several or a folder, use --hints FOLDER with one hint image per photo")
     if args.hints is not None and not args.hints.exists():
         raise TinctError(f"the hint image or folder {args.hints} does not exist")
+    if args.hints is not None and several and not args.hints.is_dir():
+        raise TinctError(f"with several inputs or a folder, --hints names a folder of hint images named like the photos; {args.hints} is not a folder")
     return points
 
 
@@ -118,11 +122,10 @@ def _colorize_file(
 
 
 def command_colorize(args: argparse.Namespace) -> int:
-    if wants_batch(args):
-        if args.hint or args.hints is not None:
-            raise TinctError("--hint and --hints work on photos named on the command line, not yet on folder batches (folders, --recursive, --format, --workers, --ray)")
+    batch = wants_batch(args)
+    points = _check_hint_options(args, batch)
+    if batch:
         return EXIT_FAILED if run_batch_command(args).failed else 0
-    points = _check_hint_options(args)
     hint_folder = HintFolder(args.hints) if args.hints is not None and args.hints.is_dir() else None
     outputs = _output_paths(args)
     colorizer = load_model(args.model, device=args.device)
@@ -267,7 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     colorize.add_argument(
         "--hints", type=Path, metavar="IMAGE|FOLDER",
-        help="hint image: an RGBA PNG of the photo's size whose opaque pixels are colour hints; with several inputs, a folder of them named like the photos (any image type)",
+        help="hint image: an RGBA PNG of the photo's size whose opaque pixels are colour hints; with several inputs or a folder, a folder of them named like the photos (same relative paths, any image type)",
     )
     colorize.add_argument("--force", action="store_true", help="overwrite existing outputs")
     colorize.add_argument("--max-pixels", type=_positive_int, default=DEFAULT_MAX_PIXELS, help=f"refuse larger images (default {DEFAULT_MAX_PIXELS:,})")

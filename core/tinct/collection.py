@@ -1,20 +1,22 @@
 """A collection of photos: the input files of a batch and the output file of each.
 
 `plan_collection` walks the inputs (files and folders, folders recursively when asked),
-mirrors each image's path relative to its folder under the output folder, and sorts the
-files into what is still to do, what is already done (its output exists: outputs are
-written atomically, so an existing one is complete) and what is not an image at all.
+mirrors each image's path relative to its folder under the output folder (and, given a
+hint folder, finds its hint image at the same relative path there), and sorts the files
+into what is still to do, what is already done (its output exists: outputs are written
+atomically, so an existing one is complete) and what is not an image at all.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .atomic import remove_stale_temporaries
 from .errors import TinctError
+from .hint_files import HintFolder
 from .io import READ_SUFFIXES
 
 __all__ = ["OUTPUT_FORMATS", "Task", "CollectionPlan", "plan_collection"]
@@ -25,10 +27,12 @@ OUTPUT_FORMATS = {"same": None, "png": ".png", "tif": ".tif", "jpg": ".jpg"}
 
 @dataclass(frozen=True)
 class Task:
-    """One image to colorize: ``input`` read, colour written to ``output``."""
+    """One image to colorize: ``input`` read, colour written to ``output``, steered by the
+    hint image ``hints`` if not None (see `tinct.hint_files`)."""
 
     input: Path
     output: Path
+    hints: Path | None = None
 
 
 @dataclass
@@ -38,7 +42,8 @@ class CollectionPlan:
     ``pending``: images whose output is missing (or all images with ``force``);
     ``done``: images whose output already exists; ``not_images``: files skipped because
     their suffix is not an image type tinct reads; ``rejected``: images that cannot be
-    done as asked, with the reason (their output is another image's, or the input itself).
+    done as asked, with the reason (their output is another image's, or the input itself,
+    or two hint images could be theirs).
     """
 
     pending: list[Task] = field(default_factory=list)
@@ -52,7 +57,7 @@ def _is_hidden(name: str) -> bool:
     return name.startswith(".")
 
 
-def _walk(folder: Path, recursive: bool, exclude: Path | None) -> Iterator[Path]:
+def _walk(folder: Path, recursive: bool, exclude: set[Path]) -> Iterator[Path]:
     """Files under ``folder`` in sorted order (a stable order makes runs comparable)."""
     try:
         entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
@@ -63,15 +68,14 @@ def _walk(folder: Path, recursive: bool, exclude: Path | None) -> Iterator[Path]
             continue
         path = Path(entry.path)
         if entry.is_dir():
-            if recursive and (exclude is None or path.resolve() != exclude):
+            if recursive and path.resolve() not in exclude:
                 yield from _walk(path, recursive, exclude)
         elif entry.is_file():
             yield path
 
 
-def _sources(inputs: Sequence[Path], recursive: bool, out_dir: Path) -> Iterator[tuple[Path, Path]]:
-    """(file, path relative to the output folder) for every file the inputs name."""
-    exclude = out_dir.resolve()
+def _sources(inputs: Sequence[Path], recursive: bool, exclude: set[Path]) -> Iterator[tuple[Path, Path]]:
+    """(file, path relative to the output folder) for every file the inputs name, outside the ``exclude`` folders (resolved)."""
     for item in inputs:
         if item.is_dir():
             for path in _walk(item, recursive, exclude):
@@ -92,11 +96,20 @@ def output_path(relative: Path, out_dir: Path, output_format: str) -> Path:
     return out_dir / (relative.with_suffix(suffix) if suffix else relative)
 
 
-def plan_collection(inputs: Iterable[str | os.PathLike[str]], out_dir: Path, *, recursive: bool = False, output_format: str = "same", force: bool = False) -> CollectionPlan:
+def plan_collection(
+    inputs: Iterable[str | os.PathLike[str]],
+    out_dir: Path,
+    *,
+    recursive: bool = False,
+    output_format: str = "same",
+    force: bool = False,
+    hints: HintFolder | None = None,
+) -> CollectionPlan:
     """Walk ``inputs`` and decide, for every file, what the batch does with it.
 
     A folder contributes the files directly in it, or its whole tree with ``recursive``
-    (hidden files and the output folder, if it lies inside, are left out).  Stale
+    (hidden files, and the output and hint folders if they lie inside, are left out).
+    Each image still to do gets its hint image from ``hints``, if it has one there.  Stale
     temporary files of interrupted writes are removed from the output folders.
     """
     if output_format not in OUTPUT_FORMATS:
@@ -104,7 +117,8 @@ def plan_collection(inputs: Iterable[str | os.PathLike[str]], out_dir: Path, *, 
     plan = CollectionPlan()
     claimed: dict[str, Path] = {}
     cleaned: set[Path] = set()
-    for source, relative in _sources([Path(item) for item in inputs], recursive, out_dir):
+    exclude = {out_dir.resolve()} | (set() if hints is None else {hints.path.resolve()})
+    for source, relative in _sources([Path(item) for item in inputs], recursive, exclude):
         if source.suffix.lower() not in READ_SUFFIXES:
             plan.not_images.append(source)
             continue
@@ -120,5 +134,13 @@ def plan_collection(inputs: Iterable[str | os.PathLike[str]], out_dir: Path, *, 
         if task.output.parent not in cleaned:
             cleaned.add(task.output.parent)
             remove_stale_temporaries(task.output.parent)
-        (plan.done if task.output.exists() and not force else plan.pending).append(task)
+        if task.output.exists() and not force:
+            plan.done.append(task)
+        elif hints is None:
+            plan.pending.append(task)
+        else:
+            try:
+                plan.pending.append(replace(task, hints=hints.find(source, relative)))
+            except TinctError as error:  # two hint images could be its, or its hint folder is unreadable
+                plan.rejected.append((task, str(error)))
     return plan

@@ -3,10 +3,12 @@
 Each line records how one file ended in one run::
 
     {"input": "/scans/a/001.tif", "output": "/out/a/001.tif", "status": "done",
-     "reason": "", "seconds": 1.82, "model": "/…/tinct-default.safetensors"}
+     "reason": "", "seconds": 1.82, "model": "/…/tinct-default.safetensors",
+     "hints": "/hints/a/001.png"}
 
 ``status`` is ``done`` (the output is complete), ``failed`` (``reason`` says why) or
-``skipped`` (not an image).  Lines are appended as work finishes, each flushed and
+``skipped`` (not an image); ``hints`` is the hint image the file was colorized with
+(null when none).  Lines are appended as work finishes, each flushed and
 fsync'ed, so the journal stays valid whenever the process is killed: at worst the last
 line is torn, and opening the journal again cuts that line off.  Only one batch at a time
 may write a journal (an advisory lock guards it where the system has ``fcntl``).
@@ -35,7 +37,8 @@ STATUSES = ("done", "failed", "skipped")
 
 @dataclass(frozen=True)
 class JournalEntry:
-    """One line of the journal; paths are absolute, ``seconds`` is wall time (None if unknown)."""
+    """One line of the journal; paths are absolute, ``seconds`` is wall time (None if unknown),
+    ``hints`` the hint image used (None when none)."""
 
     input: str
     output: str
@@ -43,6 +46,7 @@ class JournalEntry:
     reason: str = ""
     seconds: float | None = None
     model: str = ""
+    hints: str | None = None
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
