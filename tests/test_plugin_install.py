@@ -6,6 +6,7 @@ import filecmp
 import json
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import sysconfig
@@ -15,6 +16,7 @@ import pytest
 
 import tinct
 from tinct import worker_protocol
+from tinct.kritarc import KritarcError, enable_python_plugin, kritarc_path
 from tinct.plugin_install import PluginInstallError, install_plugin, user_plugin_folder
 
 PLUGINS = Path(__file__).resolve().parents[1] / "plugins"
@@ -158,6 +160,136 @@ def test_krita_install_says_the_plugin_must_be_enabled(tmp_path: Path, capsys: p
     from tinct.cli import main
 
     assert main(["install-plugin", "krita", "--dest", str(tmp_path)]) == 0
-    assert "Python Plugin Manager" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "Settings ▸ Configure Krita ▸ Python Plugin Manager" in out and "--enable" in out
     assert main(["install-plugin", "gimp", "--dest", str(tmp_path)]) == 0
     assert "Plugin Manager" not in capsys.readouterr().out
+
+
+KRITARC_WITH_OTHER_GROUPS = (
+    b"# kritarc, as Krita and its user left it\r\n"
+    b"[General]\r\n"
+    b"CanvasSize = 1024\r\n"
+    b"LastPreset=Basic_Tip_Default\r\n"
+    b"\r\n"
+    b"[python]\r\n"
+    b"# enabled by hand\r\n"
+    b"enable_scripter=true\r\n"
+    b"Enable_Tinct_Colorize=false\r\n"
+    b"\r\n"
+    b"[tinct_colorize]\r\n"
+    b"working_size=512\r\n"
+    b"\r\n"
+    b"[python][nested]\r\n"
+    b"enable_tinct_colorize=false"
+)
+
+
+@pytest.fixture
+def krita_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """An empty ``$XDG_CONFIG_HOME`` on Linux, for Krita's ``kritarc``."""
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    return tmp_path / "config"
+
+
+def test_desktop_file_names_the_installed_package_as_its_module() -> None:
+    """Krita imports X-KDE-Library from pykrita and reads ``enable_<it>`` in kritarc: it must be the package."""
+    desktop = (PLUGINS / "krita" / "tinct_colorize.desktop").read_text(encoding="utf-8").splitlines()
+    assert "X-KDE-Library=tinct_colorize" in desktop
+    assert (PLUGINS / "krita" / "tinct_colorize" / "__init__.py").is_file()
+
+
+def test_enable_keeps_every_other_byte_of_kritarc(tmp_path: Path) -> None:
+    kritarc = tmp_path / "kritarc"
+    kritarc.write_bytes(KRITARC_WITH_OTHER_GROUPS)
+    kritarc.chmod(0o640)
+    assert enable_python_plugin("tinct_colorize", kritarc) == kritarc
+    before, after = KRITARC_WITH_OTHER_GROUPS.split(b"\r\n"), kritarc.read_bytes().split(b"\r\n")
+    # Keys are case-sensitive: Enable_Tinct_Colorize is another key; the nested group is another group.
+    assert after == [*before[:9], b"enable_tinct_colorize=true", *before[9:]]
+    assert stat.S_IMODE(kritarc.stat().st_mode) == 0o640
+    assert [entry.name for entry in tmp_path.iterdir()] == ["kritarc"]
+
+
+def test_enable_replaces_a_false_entry_in_place(tmp_path: Path) -> None:
+    kritarc = tmp_path / "kritarc"
+    original = b"[python]\nenable_tinct_colorize = false\nenable_scripter=true\n\n[General]\nenable_tinct_colorize=false\n"
+    kritarc.write_bytes(original)
+    enable_python_plugin("tinct_colorize", kritarc)
+    assert kritarc.read_bytes() == original.replace(b"enable_tinct_colorize = false", b"enable_tinct_colorize = true")
+
+
+def test_enable_adds_the_python_group_where_missing(tmp_path: Path) -> None:
+    kritarc = tmp_path / "kritarc"
+    kritarc.write_bytes(b"[General]\nCanvasSize=1024")
+    enable_python_plugin("tinct_colorize", kritarc)
+    assert kritarc.read_bytes() == b"[General]\nCanvasSize=1024\n\n[python]\nenable_tinct_colorize=true\n"
+
+
+def test_enable_creates_a_missing_kritarc_private_to_its_owner(tmp_path: Path) -> None:
+    kritarc = tmp_path / "config" / "kritarc"
+    enable_python_plugin("tinct_colorize", kritarc)
+    assert kritarc.read_bytes() == b"[python]\nenable_tinct_colorize=true\n"
+    assert stat.S_IMODE(kritarc.stat().st_mode) == 0o600, "as Krita creates it"
+
+
+def test_enable_leaves_an_enabled_kritarc_untouched_and_follows_links(tmp_path: Path) -> None:
+    dotfiles = tmp_path / "dotfiles" / "kritarc"
+    dotfiles.parent.mkdir()
+    dotfiles.write_bytes(b"[python]\nenable_tinct_colorize=false\n")
+    kritarc = tmp_path / "kritarc"
+    kritarc.symlink_to(dotfiles)
+    assert enable_python_plugin("tinct_colorize", kritarc) == dotfiles
+    assert kritarc.is_symlink() and dotfiles.read_bytes() == b"[python]\nenable_tinct_colorize=true\n"
+    inode = dotfiles.stat().st_ino
+    enable_python_plugin("tinct_colorize", kritarc)
+    assert dotfiles.stat().st_ino == inode, "rewritten although already enabled"
+
+
+@pytest.mark.parametrize(
+    ("platform", "environment", "expected"),
+    [
+        ("linux", {"XDG_CONFIG_HOME": "/xdg/config"}, "/xdg/config/kritarc"),
+        ("linux", {}, "/home/ada/.config/kritarc"),
+        ("darwin", {}, "/home/ada/Library/Preferences/kritarc"),
+        ("win32", {"LOCALAPPDATA": "/localappdata"}, "/localappdata/kritarc"),
+    ],
+)
+def test_kritarc_path_per_platform(monkeypatch: pytest.MonkeyPatch, platform: str, environment: dict[str, str], expected: str) -> None:
+    for name in ("XDG_CONFIG_HOME", "LOCALAPPDATA"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", "/home/ada")
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(sys, "platform", platform)
+    assert kritarc_path() == Path(expected)
+
+
+def test_windows_without_localappdata_enables_nothing_and_installs_nothing(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("LOCALAPPDATA", raising=False)
+    monkeypatch.setattr(sys, "platform", "win32")
+    with pytest.raises(KritarcError, match="Python Plugin Manager"):
+        install_plugin("krita", dest=tmp_path, enable=True)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_install_plugin_krita_enable_writes_kritarc(krita_config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tinct.cli import main
+
+    assert main(["install-plugin", "krita", "--dest", str(tmp_path / "pykrita"), "--enable"]) == 0
+    assert (tmp_path / "pykrita" / "tinct_colorize" / "__init__.py").is_file()
+    assert (krita_config / "kritarc").read_bytes() == b"[python]\nenable_tinct_colorize=true\n"
+    assert f"enabled it in {krita_config / 'kritarc'}" in capsys.readouterr().out
+
+
+def test_enable_with_gimp_is_a_one_line_error(krita_config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tinct.cli import main
+
+    with pytest.raises(PluginInstallError, match="Krita only"):
+        install_plugin("gimp", dest=tmp_path, enable=True)
+    assert main(["install-plugin", "gimp", "--dest", str(tmp_path), "--enable"]) == 1
+    error = capsys.readouterr().err
+    assert error.startswith("tinct: error: --enable is for Krita only") and error.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []
+    assert not krita_config.exists()

@@ -81,11 +81,11 @@ def remove_stale_temporaries(folder: Path, target: str | None = None) -> list[Pa
     return removed
 
 
-def write_atomically(path: Path, write: Callable[[Path], None]) -> Path:
+def write_atomically(path: Path, write: Callable[[Path], None], mode: int | None = None) -> Path:
     """Call ``write(temporary_path)``, then move the result to ``path``.
 
-    The file gets the permissions a plain ``open(path, "w")`` would give (mkstemp's
-    private 0600 would surprise users).  ``OSError`` from creating the temporary file
+    The file gets the permissions ``mode`` if given, else those a plain ``open(path, "w")``
+    would give (mkstemp's private 0600 would surprise users).  ``OSError`` from creating the temporary file
     propagates; on any failure (and on KeyboardInterrupt or SystemExit) the temporary
     file is removed.  The first write into a folder also removes stale temporary files
     of tinct's that a killed process left there.
@@ -99,7 +99,7 @@ def write_atomically(path: Path, write: Callable[[Path], None]) -> Path:
     temporary = Path(temporary_name)
     try:
         write(temporary)
-        os.chmod(temporary, 0o666 & ~_umask())
+        os.chmod(temporary, 0o666 & ~_umask() if mode is None else mode)
         os.replace(temporary, path)
     except BaseException:
         temporary.unlink(missing_ok=True)

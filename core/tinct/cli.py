@@ -239,10 +239,17 @@ def command_eval(args: argparse.Namespace) -> int:
 def command_install_plugin(args: argparse.Namespace) -> int:
     from .plugin_install import install_plugin
 
-    location = install_plugin(args.host, dest=args.dest, link=args.link)
+    location = install_plugin(args.host, dest=args.dest, link=args.link, enable=args.enable)
     print(f"installed the {args.host} plug-in in {location}; it will run tinct with {sys.executable}")
-    if args.host == "krita":
-        print("now enable it in Krita: Settings ▸ Configure Krita ▸ Python Plugin Manager ▸ tick “tinct Colorize”, then restart Krita")
+    if args.enable:
+        from .kritarc import kritarc_path
+
+        print(f"enabled it in {kritarc_path()}; it loads when Krita next starts (restart Krita if it is running)")
+    elif args.host == "krita":
+        print(
+            "now enable it: in Krita, Settings ▸ Configure Krita ▸ Python Plugin Manager ▸ tick “tinct Colorize”, "
+            "then restart Krita; or run this command again with --enable"
+        )
     return 0
 
 
@@ -328,6 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
     install.add_argument("host", choices=("gimp", "krita"))
     install.add_argument("--dest", type=Path, help="install into this folder instead of the host's user folder")
     install.add_argument("--link", action="store_true", help="link to the source instead of copying (for development)")
+    install.add_argument("--enable", action="store_true", help="Krita only: also enable the plugin in Krita's settings file (kritarc)")
     install.set_defaults(handler=command_install_plugin)
     return parser
 

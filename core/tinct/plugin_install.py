@@ -22,6 +22,9 @@ krita  ``tinct_colorize/`` (protocol and config  Krita 5: Linux ``$XDG_DATA_HOME
 The plug-in sources are read from the ``plugins/`` folder of the source checkout tinct runs
 from (a ``pip install -e`` install), else from ``share/tinct/plugins`` of the environment
 tinct was installed into (the wheel carries them as data files).
+
+Krita loads a Python plugin only once it is enabled: ``enable=True`` also writes
+``enable_tinct_colorize=true`` into Krita's settings file (:mod:`tinct.kritarc`).
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from pathlib import Path
 
 from . import worker_protocol
 from .errors import TinctError
+from .kritarc import enable_python_plugin, kritarc_path
 
 __all__ = ["HOSTS", "PluginInstallError", "install_plugin", "user_plugin_folder"]
 
@@ -133,7 +137,7 @@ def _make_executable(path: Path) -> None:
     path.chmod(mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
 
 
-def install_plugin(host: str, dest: str | os.PathLike[str] | None = None, link: bool = False) -> Path:
+def install_plugin(host: str, dest: str | os.PathLike[str] | None = None, link: bool = False, enable: bool = False) -> Path:
     """Install the ``host`` (``"gimp"`` or ``"krita"``) plug-in; return its installed folder.
 
     Parameters
@@ -146,12 +150,19 @@ def install_plugin(host: str, dest: str | os.PathLike[str] | None = None, link: 
         Link the plug-in's files to the source checkout instead of copying them, so edits
         there take effect at the host's next start (symbolic links: on Windows these need
         Developer Mode).
+    enable
+        Krita only: also enable the plugin in Krita's settings file, ``kritarc`` (Krita's
+        own, wherever ``dest`` puts the plugin), so it loads at Krita's next start.
 
     An earlier installation in the same place is replaced. ``tinct-plugin.json`` records
-    ``{"python": sys.executable}``. Raises :class:`PluginInstallError`.
+    ``{"python": sys.executable}``. Raises :class:`PluginInstallError`, or
+    :class:`tinct.kritarc.KritarcError` if ``kritarc`` cannot be written.
     """
     if host not in _LAYOUTS:
         raise PluginInstallError(f"unknown plug-in host {host!r}; choose one of {', '.join(HOSTS)}")
+    if enable and host != "krita":
+        raise PluginInstallError(f"--enable is for Krita only: {host} loads its plug-ins without it; install without --enable")
+    kritarc = kritarc_path() if enable else None  # before installing: it may be unknown
     layout = _LAYOUTS[host]
     sources = _plugin_sources(host)
     root = Path(dest).expanduser() if dest is not None else user_plugin_folder(host)
@@ -174,4 +185,6 @@ def install_plugin(host: str, dest: str | os.PathLike[str] | None = None, link: 
     except OSError as error:
         advice = " (symbolic links on Windows need Developer Mode; install without --link)" if link else ""
         raise PluginInstallError(f"cannot install the {host} plug-in into {root}: {error}{advice}") from None
+    if kritarc is not None:
+        enable_python_plugin(layout.package, kritarc)  # Krita's module name is the package's
     return target
