@@ -5,7 +5,9 @@ through the plugin's own code path, as ``tinct install-plugin krita`` installed 
 a real (untrained, seed 0) tinct model; the photograph is scikit-image's astronaut made
 gray. This side prepares each document's raw pixels and decodes what Krita wrote back with
 its own numpy code, so nothing the plugin computes is trusted here. One more Krita start,
-as a user runs it, finds the action under Tools ▸ Scripts and colorizes through it.
+as a user runs it (the plugin enabled by ``tinct install-plugin krita --enable``), finds
+the action under Tools ▸ Scripts and plays cases through it and its dialogs with a probe
+plugin: colorizing, undoing it with Krita's Undo, declining and cancelling.
 """
 
 from __future__ import annotations
@@ -351,29 +353,51 @@ def test_cancel_leaves_document_unchanged(results: dict, photograph: np.ndarray)
     assert_unchanged(record, "U16", photograph)
 
 
-def test_action_in_tools_scripts_colorizes_through_the_gui(workspace: Path, photograph: np.ndarray, untrained_model_file: Path) -> None:
-    """Krita as a user runs it: the plugin enabled in kritarc, its action triggered.
+# The kritarc a user may have: tinct's plugin switched off in the Python Plugin Manager
+# (``install-plugin krita --enable`` must switch it on), the probe on, a working size saved.
+GUI_KRITARC = f"[python]\nenable_tinct_colorize=false\nenable_tinct_probe=true\n\n[tinct_colorize]\nworking_size={SIZE}\n"
+# The cases the probe plays, in this order, in one Krita session (see tests/hosts/krita_probe).
+# The progress Cancel stops the worker, so it comes last.
+GUI_CASES = [
+    {"name": "new_layer", "model": "RGBA", "depth": "U8", "pixels": "rgba.bin", "output": "new_layer", "export": True, "undo": True},
+    {"name": "replace", "model": "RGBA", "depth": "U8", "pixels": "rgba.bin", "output": "replace", "undo": True},
+    {"name": "grayscale", "model": "GRAYA", "depth": "U8", "pixels": "graya.bin", "convert": "yes", "undo": True},
+    {"name": "grayscale_declined", "model": "GRAYA", "depth": "U8", "pixels": "graya.bin", "convert": "no"},
+    {"name": "grayscale_options_cancelled", "model": "GRAYA", "depth": "U8", "pixels": "graya.bin", "convert": "yes", "options": "cancel"},
+    {"name": "progress_cancelled", "model": "RGBA", "depth": "U8", "pixels": "rgba.bin", "progress": "cancel"},
+]
 
-    ``Krita.action`` looks the action up in the main window's action collection, the one
-    the keyboard shortcut settings list; the probe also finds it in the Tools ▸ Scripts menu.
-    The options dialog starts from the working size saved in kritarc.
+
+@pytest.fixture(scope="module")
+def gui(workspace: Path, photograph: np.ndarray, untrained_model_file: Path) -> dict:
+    """Krita as a user runs it, once: the plugin installed and enabled by ``tinct install-plugin
+    krita --enable``, a probe plugin playing :data:`GUI_CASES` through its action and dialogs.
+
+    Returns the probe's record (``"probe"``), the kritarc as ``--enable`` left it
+    (``"kritarc"``) and the folder of the probe's files (``"folder"``).
     """
+    from tinct.cli import main
+
     home = workspace / "gui-home"
-    pykrita = home / ".local" / "share" / "krita" / "pykrita"
-    install_plugin("krita", dest=pykrita)
+    config, data_home = home / ".config", home / ".local" / "share"
+    config.mkdir(parents=True)
+    (config / "kritarc").write_text(GUI_KRITARC)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CONFIG_HOME", str(config))
+        patch.setenv("XDG_DATA_HOME", str(data_home))
+        assert main(["install-plugin", "krita", "--enable"]) == 0
+    kritarc = (config / "kritarc").read_text()
+    pykrita = data_home / "krita" / "pykrita"
     probe = REPO_ROOT / "tests" / "hosts" / "krita_probe"
     shutil.copytree(probe / "tinct_probe", pykrita / "tinct_probe")
     shutil.copy(probe / "tinct_probe.desktop", pykrita)
-    (home / ".config").mkdir(parents=True)
-    (home / ".config" / "kritarc").write_text(
-        "[python]\nenable_tinct_colorize=true\nenable_tinct_probe=true\n\n"
-        f"[tinct_colorize]\nworking_size={SIZE}\n"
-    )
     (home / "runtime").mkdir(mode=0o700)
     folder = workspace / "gui"
     folder.mkdir()
     opaque = np.dstack([photograph[..., :3], np.ones((SIZE, SIZE))])  # so the exported composite is the new layer
-    (folder / "input.bin").write_bytes(encode_layer(opaque, "U8", SRGB_TRC))
+    (folder / "rgba.bin").write_bytes(encode_layer(opaque, "U8", SRGB_TRC))
+    (folder / "graya.bin").write_bytes(gray_u8_layer(photograph))
+    (folder / "cases.json").write_text(json.dumps(GUI_CASES))
     env = krita_env(home, TINCT_MODEL=str(untrained_model_file), TINCT_KRITA_PROBE=str(folder))
     try:
         run = run_in_host_root(["xvfb-run", "--auto-servernum", "krita", "--nosplash"], env=env, binds=[workspace, untrained_model_file.parent])
@@ -382,12 +406,94 @@ def test_action_in_tools_scripts_colorizes_through_the_gui(workspace: Path, phot
     probe_file = folder / "probe.json"
     assert probe_file.is_file(), f"Krita quit without the probe's record (exit {run.returncode}):\n{run.stderr[-4000:]}"
     record = json.loads(probe_file.read_text())
-    assert record["action"] == "Colorize Layer (tinct)"
-    assert record["menu"] == ["Tools", "Scripts"]
+    assert "error" not in record, record["error"]
+    return {"probe": record, "kritarc": kritarc, "folder": folder}
+
+
+def gray_u8_layer(photograph: np.ndarray) -> bytes:
+    """Krita's raw GRAYA U8 bytes (gray, alpha) of the photograph, opaque."""
+    gray = np.round(photograph[..., 0] * np.iinfo(np.uint8).max)
+    return np.dstack([gray, np.full((SIZE, SIZE), np.iinfo(np.uint8).max)]).astype(np.uint8).tobytes()
+
+
+def gui_case(gui: dict, name: str) -> tuple[dict, dict]:
+    """The case named ``name`` and the probe's record of it."""
+    record = gui["probe"]["cases"][name]
+    assert not record.get("timeout"), f"{name}: the probe gave up waiting"
+    assert "message" not in record, record["message"]
+    return next(case for case in GUI_CASES if case["name"] == name), record
+
+
+def is_original(state: dict, case: dict, folder: Path) -> bool:
+    """Whether the document is as the case opened it: its model, one layer, the same bytes."""
+    layers = state["layers"]
+    return (
+        state["model"] == case["model"]
+        and len(layers) == 1
+        and Path(layers[0]["pixels"]).read_bytes() == (folder / case["pixels"]).read_bytes()
+    )
+
+
+def test_install_plugin_enable_makes_krita_load_the_plugin(gui: dict) -> None:
+    assert gui["kritarc"] == GUI_KRITARC.replace("enable_tinct_colorize=false", "enable_tinct_colorize=true")
+    assert gui["probe"]["action"] == "Colorize Layer (tinct)", "Krita did not load the plugin"
+
+
+def test_action_in_tools_scripts_colorizes_through_the_gui(gui: dict) -> None:
+    """``Krita.action`` looks the action up in the main window's action collection, the one
+    the keyboard shortcut settings list; the probe also finds it in the Tools ▸ Scripts menu.
+    The options dialog starts from the working size saved in kritarc.
+    """
+    _, record = gui_case(gui, "new_layer")
+    assert gui["probe"]["menu"] == ["Tools", "Scripts"]
     assert record["dialog"] == "Colorize Layer (tinct)"
     assert record["title_fits"], "the dialog is too narrow for its title"
     assert record["options"] == {"working_size": SIZE, "saturation": 1.0, "output": "new_layer", "device": "auto"}
-    assert record["layers"] == ["Background", "Background (tinct)"]
+    assert [layer["name"] for layer in record["end"]["layers"]] == ["Background", "Background (tinct)"]
     assert record["active"] == "Background (tinct)"
-    before, after = (io.imread(folder / name) / np.iinfo(np.uint8).max for name in ("before.png", "after.png"))
+    before, after = (io.imread(gui["folder"] / f"new_layer.{name}") / np.iinfo(np.uint8).max for name in ("before.png", "after.png"))
     assert_coloured_with_same_lightness(before, after, EIGHT_BIT_LIGHTNESS_TOLERANCE)
+
+
+# Krita's undo history after each colorization, oldest command first. New layer: adding the
+# filled layer. Replace: the new layer's blending mode (Krita 5.2's Node.setBlendingMode is
+# an undo step of its own, although the layer is not in the image yet), adding it, merging
+# it down. A grayscale document: its conversion to RGB, then the new layer.
+UNDO_HISTORY = {
+    "new_layer": ["Add Layer"],
+    "replace": ["Composition Mode Change", "Add Layer", "Merge Down"],
+    "grayscale": ["Convert Image Color Space", "Add Layer"],
+}
+# How many Undos bring the original pixels back.
+UNDOS_TO_ORIGINAL = {"new_layer": 1, "replace": 2, "grayscale": 2}
+
+
+@pytest.mark.parametrize("name", list(UNDO_HISTORY))
+def test_krita_undo_takes_the_colorization_back_step_by_step(gui: dict, name: str) -> None:
+    """Krita's ``edit_undo``, triggered once per command: each undoes one command, the
+    pixels are the original ones after :data:`UNDOS_TO_ORIGINAL` of them, bit for bit, and
+    the document is unmodified once all are undone."""
+    case, record = gui_case(gui, name)
+    assert record["modified_before"] is False and record["end"]["modified"] is True
+    assert not is_original(record["end"], case, gui["folder"])
+    commands = UNDO_HISTORY[name]
+    assert record["history"] == {"commands": commands, "done": len(commands)}
+    steps = record["undo"]
+    assert [step["history"] for step in steps] == [{"commands": commands, "done": done} for done in reversed(range(len(commands)))]
+    restored = [is_original(step["state"], case, gui["folder"]) for step in steps]
+    assert restored == [undos >= UNDOS_TO_ORIGINAL[name] for undos in range(1, len(commands) + 1)]
+    assert steps[-1]["state"]["modified"] is False
+
+
+@pytest.mark.parametrize("name", ["grayscale_declined", "grayscale_options_cancelled", "progress_cancelled"])
+def test_declining_or_cancelling_leaves_the_document_unchanged_and_unmodified(gui: dict, name: str) -> None:
+    """Declining the conversion, Cancel in the options dialog after accepting it, Cancel in
+    the progress dialog: the document keeps its colour model and pixels, is not marked
+    modified, and its undo history stays empty."""
+    case, record = gui_case(gui, name)
+    if case.get("convert"):
+        assert "Convert it to RGB" in record["offer"]
+    assert record["modified_before"] is False
+    assert is_original(record["end"], case, gui["folder"])
+    assert record["end"]["modified"] is False
+    assert record["history"] == {"commands": [], "done": 0}
