@@ -1,7 +1,8 @@
 """Colorizing a collection: a nested tree of real photos (made gray) with a few bad files.
 
-Every batch output is checked against a single-file ``tinct colorize`` of the same input
-(the pre-existing code path), after plain runs, a SIGKILLed and resumed run, two worker
+Every batch output is checked pixel for pixel against a single-file ``tinct colorize`` of
+the same input (the pre-existing code path) made at the torch thread count of the batch's
+workers (see `executor_threads`), after plain runs, a SIGKILLed and resumed run, two worker
 processes, and a Ray run that loses an actor mid-way.
 """
 
@@ -13,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +24,7 @@ from skimage.transform import resize
 
 import tinct
 from conftest import gray_of
+from executor_threads import in_process_threads, per_thread_count, ray_threads, worker_threads
 from tinct.cli import main
 from tinct.atomic import TEMPORARY_PREFIX
 from tinct.batch_workers import IN_FLIGHT, Dispatch
@@ -75,13 +78,17 @@ def good_images(tree: Path) -> list[Path]:
 
 
 @pytest.fixture(scope="module")
-def reference(tree, tmp_path_factory) -> dict[Path, np.ndarray]:
-    """Each good image colorized by the single-file command, by path relative to the tree."""
-    out = tmp_path_factory.mktemp("reference")
+def reference(tree, tmp_path_factory) -> Callable[[int], dict[Path, np.ndarray]]:
+    """Each good image colorized by the single-file command at a torch thread count, by path relative to the tree."""
     images = good_images(tree)
     assert len(images) == len(PHOTOS) * CROPS and len({path.name for path in images}) == len(images)
-    assert main(["colorize", *map(str, images), "--out-dir", str(out), "--working-size", WORKING_SIZE, "--device", "cpu"]) == 0
-    return {path.relative_to(tree): tinct.load_image(out / path.name) for path in images}
+
+    def make(threads: int) -> dict[Path, np.ndarray]:
+        out = tmp_path_factory.mktemp(f"reference-{threads}-threads")
+        assert main(["colorize", *map(str, images), "--out-dir", str(out), "--working-size", WORKING_SIZE, "--device", "cpu"]) == 0
+        return {path.relative_to(tree): tinct.load_image(out / path.name) for path in images}
+
+    return per_thread_count(make)
 
 
 def journal_lines(out: Path) -> list[dict]:
@@ -154,9 +161,10 @@ def test_tree_is_mirrored_bad_files_reported_and_journal_complete(tree, referenc
     captured = capsys.readouterr()
     assert f"{tree / BAD_IMAGE} is damaged or truncated" in captured.err
     assert "40 done, 1 failed, 1 skipped (not images), 0 already done" in captured.out
-    assert_outputs_match(out, tree, reference)
+    expected = reference(in_process_threads())
+    assert_outputs_match(out, tree, expected)
     assert_journal_complete(out, tree)
-    assert any(path.suffix == ".tif" for path in reference) and all(reference[path].dtype == np.uint16 for path in reference if path.suffix == ".tif")
+    assert any(path.suffix == ".tif" for path in expected) and all(expected[path].dtype == np.uint16 for path in expected if path.suffix == ".tif")
 
     # Again: nothing to do, nothing new in the journal but the retried bad image's line.
     before = journal_lines(out)
@@ -170,12 +178,13 @@ def test_tree_is_mirrored_bad_files_reported_and_journal_complete(tree, referenc
 def test_output_format_png(tree, reference, tmp_path):
     out = tmp_path / "png"
     assert main(["colorize", str(tree), "--out-dir", str(out), "--recursive", "--format", "png", "--working-size", WORKING_SIZE, "--device", "cpu"]) == 1
-    assert files_under(out) == {path.with_suffix(".png") for path in reference} | {Path(JOURNAL_NAME)}
-    sixteen_bit = next(path for path in reference if path.suffix == ".tif")
-    assert np.array_equal(tinct.load_image(out / sixteen_bit.with_suffix(".png")), reference[sixteen_bit])
+    expected = reference(in_process_threads())
+    assert files_under(out) == {path.with_suffix(".png") for path in expected} | {Path(JOURNAL_NAME)}
+    sixteen_bit = next(path for path in expected if path.suffix == ".tif")
+    assert np.array_equal(tinct.load_image(out / sixteen_bit.with_suffix(".png")), expected[sixteen_bit])
 
 
-def run_batch_killing_one_worker(tree: Path, out: Path, reference, options: list[str], is_worker) -> None:
+def run_batch_killing_one_worker(tree: Path, out: Path, reference: dict[Path, np.ndarray], options: list[str], is_worker) -> None:
     """Run a batch with ``options``; SIGKILL the first of its two worker processes (``is_worker``
     tells them by command line) once 4 files are done; the batch must still complete every file."""
     process = subprocess.Popen(batch_command(tree, out, *options), stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True, text=True)
@@ -197,7 +206,7 @@ def run_batch_killing_one_worker(tree: Path, out: Path, reference, options: list
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds the worker processes through Linux's /proc")
 def test_two_worker_processes_give_the_same_outputs_and_survive_losing_one(tree, reference, tmp_path):
     """``--workers 2``; one worker process is SIGKILLed mid-run, a fresh one takes its files."""
-    run_batch_killing_one_worker(tree, tmp_path / "colour", reference, ["--workers", "2"], lambda command: "multiprocessing.spawn" in command)
+    run_batch_killing_one_worker(tree, tmp_path / "colour", reference(worker_threads(2)), ["--workers", "2"], lambda command: "multiprocessing.spawn" in command)
 
 
 def test_a_file_whose_worker_keeps_dying_fails_after_its_tries(tree, tmp_path):
@@ -228,7 +237,7 @@ def test_a_file_whose_worker_keeps_dying_fails_after_its_tries(tree, tmp_path):
 def test_ray_local_two_actors_survive_losing_one(tree, reference, tmp_path):
     """``--ray local`` with two actors; one is SIGKILLed mid-run and the other finishes its files."""
     pytest.importorskip("ray")
-    run_batch_killing_one_worker(tree, tmp_path / "colour", reference, ["--ray", "local", "--workers", "2"], lambda command: command.startswith("ray::ColorizeActor"))
+    run_batch_killing_one_worker(tree, tmp_path / "colour", reference(ray_threads(2)), ["--ray", "local", "--workers", "2"], lambda command: command.startswith("ray::ColorizeActor"))
 
 
 def test_ray_missing_says_how_to_install_it(tree, tmp_path, monkeypatch, capsys):

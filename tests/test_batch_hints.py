@@ -15,10 +15,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 import tinct
-from tinct.batch_workers import THREADS_PER_WORKER, available_cores, threads_per_worker
+from executor_threads import per_thread_count, ray_threads, worker_threads
 from tinct.cli import main
 from tinct.collection import plan_collection
 from tinct.errors import ImageError
@@ -77,25 +76,17 @@ def folders(tmp_path_factory, gray_photo) -> tuple[Path, Path]:
 def reference(folders, untrained_model_file, tmp_path_factory) -> Callable[[int], dict[Path, np.ndarray]]:
     """Single-file ``tinct colorize`` of each good photo (with ``--hints`` its hint image) at a torch thread count, by relative path."""
     photos, hints = folders
-    made: dict[int, dict[Path, np.ndarray]] = {}
 
-    def at(threads: int) -> dict[Path, np.ndarray]:
-        if threads not in made:
-            out = tmp_path_factory.mktemp(f"reference-{threads}-threads")
-            previous = torch.get_num_threads()
-            torch.set_num_threads(threads)
-            try:
-                for number, (relative, hint) in enumerate(GOOD.items()):
-                    target = out / f"{number}{relative.suffix}"
-                    options = [] if hint is None else ["--hints", str(hints / hint)]
-                    command = ["colorize", str(photos / relative), "-o", str(target), "--model", str(untrained_model_file), "--device", "cpu"]
-                    assert main([*command, "--working-size", WORKING_SIZE, *options]) == 0
-            finally:
-                torch.set_num_threads(previous)
-            made[threads] = {relative: tinct.load_image(out / f"{number}{relative.suffix}") for number, relative in enumerate(GOOD)}
-        return made[threads]
+    def make(threads: int) -> dict[Path, np.ndarray]:
+        out = tmp_path_factory.mktemp(f"reference-{threads}-threads")
+        for number, (relative, hint) in enumerate(GOOD.items()):
+            target = out / f"{number}{relative.suffix}"
+            options = [] if hint is None else ["--hints", str(hints / hint)]
+            command = ["colorize", str(photos / relative), "-o", str(target), "--model", str(untrained_model_file), "--device", "cpu"]
+            assert main([*command, "--working-size", WORKING_SIZE, *options]) == 0
+        return {relative: tinct.load_image(out / f"{number}{relative.suffix}") for number, relative in enumerate(GOOD)}
 
-    return at
+    return per_thread_count(make)
 
 
 def batch_arguments(folders: tuple[Path, Path], out: Path, model: Path, *extra: str) -> list[str]:
@@ -108,14 +99,9 @@ def journal_by_photo(out: Path, photos: Path) -> dict[Path, dict]:
     return {Path(line["input"]).relative_to(photos): line for line in lines}
 
 
-def ray_threads(actors: int) -> int:
-    """Torch threads of each of ``actors`` Ray actors under ``--ray local`` (as `RayExecutor` gives them)."""
-    return min(THREADS_PER_WORKER, threads_per_worker(actors, available_cores()))
-
-
 EXECUTORS = [
-    pytest.param(["--workers", "1"], lambda: threads_per_worker(1, available_cores()), id="in-process"),
-    pytest.param(["--workers", "2"], lambda: threads_per_worker(2, available_cores()), id="two-worker-processes"),
+    pytest.param(["--workers", "1"], lambda: worker_threads(1), id="in-process"),
+    pytest.param(["--workers", "2"], lambda: worker_threads(2), id="two-worker-processes"),
     pytest.param(["--ray", "local", "--workers", "1"], lambda: ray_threads(1), id="ray-local"),
 ]
 
