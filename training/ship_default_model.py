@@ -1,6 +1,6 @@
 """Calibrate a trained run's model and ship it as tinct's default model.
 
-    python training/ship_default_model.py training/runs/tinct-unet-v2-finetune ../shared/data/val
+    python training/ship_default_model.py training/runs/tinct-unet-v3 ../shared/data/val [--colourfulness-ratio R] [--dry-run]
 
 Calibration uses the first half of the validation photos, in stages, each keeping what
 gives the lowest mean CIEDE2000: the working size (at the default decoding), then the
@@ -22,8 +22,8 @@ docs/model-card.md.
 
 from __future__ import annotations
 
+import argparse
 import json
-import sys
 from pathlib import Path
 
 import tinct
@@ -32,7 +32,9 @@ from tinct.inference import PACKAGE_MODEL
 from tinct.io import to_float_image
 from tinct.training.data_cache import list_images
 
-# The quality bar asks for 0.85 of the truth's colourfulness; calibrate with a small margin.
+# The quality bar asks for 0.85 of the truth's colourfulness; calibrate with a small margin
+# (``--colourfulness-ratio`` calibrates to another target, e.g. a shipped model's, to compare
+# two models at equal colourfulness).
 MINIMUM_COLOURFULNESS_RATIO = 0.87
 WORKING_SIZES = (320, 448)
 SMOOTHING_RADII = (0, 1, 2)
@@ -40,7 +42,7 @@ TEMPERATURES = (0.38, 0.5)
 SCALE_NUDGE = 1.03
 
 
-def main(run: Path, validation: Path) -> None:
+def main(run: Path, validation: Path, target_ratio: float = MINIMUM_COLOURFULNESS_RATIO, dry_run: bool = False) -> None:
     colorizer = tinct.load_model(run / "model.safetensors", device="cpu")
     paths = list_images(validation)
     truths = [to_float_image(tinct.load_image(path))[..., :3] for path in paths[: len(paths) // 2]]
@@ -73,13 +75,16 @@ def main(run: Path, validation: Path) -> None:
         settings[setting] = min(errors, key=errors.__getitem__)
     candidates = []
     for temperature in TEMPERATURES:
-        chroma_scale = round(MINIMUM_COLOURFULNESS_RATIO / max(score(temperature, 1.0).colourfulness_ratio, 1e-3), 3)
-        while (scores := score(temperature, chroma_scale)).colourfulness_ratio < MINIMUM_COLOURFULNESS_RATIO:
+        chroma_scale = round(target_ratio / max(score(temperature, 1.0).colourfulness_ratio, 1e-3), 3)
+        while (scores := score(temperature, chroma_scale)).colourfulness_ratio < target_ratio:
             chroma_scale = round(chroma_scale * SCALE_NUDGE, 3)
         candidates.append((scores.ciede2000, temperature, chroma_scale))
     _, temperature, chroma_scale = min(candidates)
     network.set_temperature(temperature)
     network.set_decode_smoothing(settings["smoothing"])
+    if dry_run:
+        print(f"dry run: would ship temperature {temperature}, smoothing {settings['smoothing']}, working size {settings['working_size']}, chroma scale {chroma_scale}")
+        return
     calibration = {"working_size": settings["working_size"], "chroma_scale": chroma_scale, "calibrated_on": f"{len(truths)} photos of {validation.name}"}
     training = colorizer.training | {"run": run.name, "log": [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]}
     initial_model = colorizer.training.get("config", {}).get("initial_model")
@@ -95,4 +100,10 @@ def main(run: Path, validation: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), Path(sys.argv[2]))
+    parser = argparse.ArgumentParser(description="Calibrate a run's model on the first half of the validation photos and ship it as the default model.")
+    parser.add_argument("run", type=Path, help="training run folder holding model.safetensors and log.jsonl")
+    parser.add_argument("validation", type=Path, help="folder of validation photos")
+    parser.add_argument("--colourfulness-ratio", type=float, default=MINIMUM_COLOURFULNESS_RATIO, help="colourfulness to calibrate to, as a fraction of the truth's")
+    parser.add_argument("--dry-run", action="store_true", help="calibrate and print, write nothing")
+    arguments = parser.parse_args()
+    main(arguments.run, arguments.validation, arguments.colourfulness_ratio, arguments.dry_run)

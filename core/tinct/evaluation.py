@@ -233,7 +233,7 @@ def training_curve(
     span = max(max(hours), 1e-6)
     draw.line([(margin, height - margin), (width - margin, height - margin)], fill="black")
     draw.line([(margin, margin / 2), (margin, height - margin)], fill="black")
-    draw.text((width / 2 - 60, height - margin + 20), f"training CPU-hours (max {span:.2f})", fill="black")
+    draw.text((width / 2 - 60, height - margin + 20), f"hours of training steps on the machine's cores (max {span:.2f})", fill="black")
     for name, colour in ((metric, (200, 60, 30)), ("psnr", (30, 90, 200))):
         values = [record[name] for record in records]
         low, high = min(values), max(values)
