@@ -35,17 +35,34 @@ Hints = Union[Sequence[HintPoint], np.ndarray, Image.Image, None]
 HINT_POINT_SIZE = 3
 # A hint-image pixel counts as a hint where its alpha is at least this (0..1).
 HINT_ALPHA_THRESHOLD = 0.5
-# Hint propagation: spatial reach (fraction of the long side), L* similarity width, and
-# the weight of the network's own prediction against the propagated corrections.
-HINT_REACH = 0.3
+# Hint propagation (`propagate_hint_corrections`).  Hinted cells closer than about this
+# fraction of the long side count as one site: a point, a painted dot or a short stroke
+# weighs about one site, whatever number of cells it covers.
+HINT_SITE_RADIUS = 0.1
+# How global the correction is grows with the number of sites, from none up to this many
+# (a user's dot or two: they mean those spots, the rest of the photo keeps its colour) ...
+LOCAL_HINT_SITES = 2.0
+# ... to full from this many: hints scattered over the photo are evidence about all of it (a
+# wrong cast, a wrong hue); 10 hints sampled from the truth make about 7 sites.
+GLOBAL_HINT_SITES = 6.0
+# Spatial reach (Gaussian σ, fraction of the long side) of the local spreading: with local
+# hints it fades to the prediction within about 0.3 of the long side (a dot recolours its
+# surroundings, nothing half a photo away); with global hints it grows to the wide reach.
+HINT_LOCAL_REACH = 0.1
+HINT_WIDE_REACH = 0.3
+# L* similarity width of the spreading, in L* units: colour follows regions of like lightness.
 HINT_LIGHTNESS_SIGMA = 8.0
+# The weight of the network's own prediction against the corrections, relative to one site's
+# weight: where no hint is near, the prediction wins; at a hint, the hint does (about 95 %).
 HINT_PRIOR_WEIGHT = 0.05
-# The global chroma map fitted to the hints (ridge regression): the weight of the prior
-# "keep the prediction as it is", in Lab² × cells, and the variance of the prediction's
-# error per hinted cell, in Lab² (it shrinks colours the hints do not confirm towards
-# gray).  Both were chosen on the first 150 validation photos (see docs/model-card.md).
-HINT_IDENTITY_PRIOR = 500.0
+# The global chroma map fitted to the hints (weighted ridge regression, one unit of weight
+# per site): the weight of the prior "keep the prediction as it is", in Lab² × sites, and
+# the variance of the prediction's error per site, in Lab² (it shrinks colours the hints do
+# not confirm towards gray).
+HINT_IDENTITY_PRIOR = 150.0
 HINT_PREDICTION_VARIANCE = 75.0
+# The site and reach constants above were chosen on the first 150 validation photos with
+# docs/measure_hint_locality.py (see docs/model-card.md).
 # At most this many hint cells steer the correction field (a hint layer can have many).
 MAX_HINT_CELLS = 1024
 
@@ -239,43 +256,80 @@ def sample_hint_points(image_rgb: np.ndarray, count: int, seed: int) -> list[Hin
     return points
 
 
-def fit_global_chroma_map(chroma: torch.Tensor, hint_ab: torch.Tensor, cells: torch.Tensor) -> torch.Tensor:
+def hint_site_shares(cells: torch.Tensor, mass: torch.Tensor, long_side: int) -> torch.Tensor:
+    """Each hinted cell's share of its site: its mass over the mass of hints within about `HINT_SITE_RADIUS`.
+
+    The shares of the cells of one isolated dot or stroke sum to about 1, so their sum is
+    the number of independent sites the hints make, however many cells each covers.
+
+    Parameters
+    ----------
+    cells : ``(n, 2)`` long, (row, column) of the hinted cells on the chroma grid
+    mass : ``(n,)`` float32 in (0, 1], the fraction of each cell covered by hints
+    long_side : the chroma grid's long side, in cells
+
+    Returns
+    -------
+    ``(n,)`` float64, positive
+    """
+    positions = cells.double()
+    radius = HINT_SITE_RADIUS * long_side
+    closeness = torch.exp(-torch.cdist(positions, positions) ** 2 / (2 * radius**2))
+    return mass.double() / (closeness @ mass.double())
+
+
+def global_strength(sites: float) -> float:
+    """How much of the hints' correction is global, in [0, 1], for ``sites`` independent hint sites.
+
+    0 up to `LOCAL_HINT_SITES`, rising linearly to 1 at `GLOBAL_HINT_SITES`.
+    """
+    return min(max((sites - LOCAL_HINT_SITES) / (GLOBAL_HINT_SITES - LOCAL_HINT_SITES), 0.0), 1.0)
+
+
+def fit_global_chroma_map(chroma: torch.Tensor, hint_ab: torch.Tensor, cells: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     """The 2×2 linear map of a*b* that best carries the prediction to the hints, over the whole image.
 
-    Ridge regression ``A = (H Pᵀ + κ I)(P Pᵀ + (κ + n σ²) I)⁻¹`` over the ``n`` hinted cells,
-    with ``P`` the predicted and ``H`` the hinted a*b*: the prior κ (`HINT_IDENTITY_PRIOR`)
-    keeps the prediction when hints are few; the prediction-error variance σ²
+    Weighted ridge regression ``A = (H W Pᵀ + κ I)(P W Pᵀ + (κ + w σ²) I)⁻¹`` over the
+    hinted cells, with ``P`` the predicted and ``H`` the hinted a*b*, ``W`` the diagonal of
+    ``weights`` and ``w`` their sum: the prior κ (`HINT_IDENTITY_PRIOR`) keeps the
+    prediction when hints are few; the prediction-error variance σ²
     (`HINT_PREDICTION_VARIANCE`) tones down colours the hints do not confirm.  Hints that
-    contradict the prediction everywhere (a wrong cast, over-saturation, a hue shift) thus
-    correct it everywhere, not only near the hints.
+    contradict the prediction everywhere (a wrong cast, over-saturation, a hue shift) can
+    thus correct it everywhere, not only near the hints.
 
     Parameters
     ----------
     chroma : ``(2, h, w)`` float32 predicted a*b*
     hint_ab : ``(2, h, w)`` float32 hint a*b*
     cells : ``(n, 2)`` long, (row, column) of the hinted cells
+    weights : ``(n,)`` float, positive: each cell's weight as an observation (its site share,
+        `hint_site_shares`; 1 for independent cells)
 
     Returns
     -------
     ``(2, 2)`` float32 map, applied as ``A @ ab``
     """
+    weights = weights.double()
     predicted = chroma[:, cells[:, 0], cells[:, 1]].double()
     hinted = hint_ab[:, cells[:, 0], cells[:, 1]].double()
     identity = torch.eye(2, dtype=torch.float64)
-    normal = predicted @ predicted.T + (HINT_IDENTITY_PRIOR + len(cells) * HINT_PREDICTION_VARIANCE) * identity
-    return ((hinted @ predicted.T + HINT_IDENTITY_PRIOR * identity) @ torch.linalg.inv(normal)).float()
+    normal = (predicted * weights) @ predicted.T + (HINT_IDENTITY_PRIOR + float(weights.sum()) * HINT_PREDICTION_VARIANCE) * identity
+    return (((hinted * weights) @ predicted.T + HINT_IDENTITY_PRIOR * identity) @ torch.linalg.inv(normal)).float()
 
 
 def propagate_hint_corrections(chroma: torch.Tensor, guide: torch.Tensor, hint_ab: torch.Tensor, hint_mask: torch.Tensor) -> torch.Tensor:
-    """Make the prediction agree with the hints, globally and then locally.
+    """Make the prediction agree with the hints: locally for a dot or two, globally too for many scattered hints.
 
     The network already takes the hints as input; this step guarantees they are honoured.
-    First the whole prediction goes through the linear a*b* map that best fits the hints
-    (`fit_global_chroma_map`).  Then the remaining correction (hint minus prediction) at
-    each hinted cell is spread with a weight that falls with distance (`HINT_REACH` of the
-    long side) and with L* difference (`HINT_LIGHTNESS_SIGMA`), as in edge-aware colour
-    propagation (Levin et al. 2004, simplified to a normalised convolution), and fades
-    where no hint is near.
+    The hints are counted in sites (`hint_site_shares`), and their `global_strength` sets
+    how global the correction is.  First the whole prediction goes that fraction of the way
+    through the linear a*b* map that best fits the hints (`fit_global_chroma_map`): none for
+    one dot, all of it for hints scattered over the photo.  Then the remaining correction
+    (hint minus prediction) at each hinted cell is spread with a weight that falls with
+    distance and with L* difference (`HINT_LIGHTNESS_SIGMA`), as in edge-aware colour
+    propagation (Levin et al. 2004, simplified to a normalised convolution), and fades to
+    the prediction where no hint is near (`HINT_PRIOR_WEIGHT`).  The spatial reach grows
+    with the same strength from `HINT_LOCAL_REACH` to `HINT_WIDE_REACH` of the long side.
 
     Parameters
     ----------
@@ -293,15 +347,18 @@ def propagate_hint_corrections(chroma: torch.Tensor, guide: torch.Tensor, hint_a
         return chroma
     if len(cells) > MAX_HINT_CELLS:
         cells = cells[torch.linspace(0, len(cells) - 1, MAX_HINT_CELLS).long()]
-    chroma = torch.einsum("ij,jhw->ihw", fit_global_chroma_map(chroma, hint_ab, cells), chroma)
     rows, columns = cells[:, 0], cells[:, 1]
-    corrections = hint_ab[:, rows, columns] - chroma[:, rows, columns]
     height, width = guide.shape
-    reach = HINT_REACH * max(height, width)
+    shares = hint_site_shares(cells, hint_mask[rows, columns], max(height, width))
+    strength = global_strength(float(shares.sum()))
+    global_map = torch.lerp(torch.eye(2), fit_global_chroma_map(chroma, hint_ab, cells, shares), strength)
+    chroma = torch.einsum("ij,jhw->ihw", global_map, chroma)
+    corrections = hint_ab[:, rows, columns] - chroma[:, rows, columns]
+    reach = (HINT_LOCAL_REACH + strength * (HINT_WIDE_REACH - HINT_LOCAL_REACH)) * max(height, width)
     grid_rows = torch.arange(height, dtype=torch.float32)[None, :, None]
     grid_columns = torch.arange(width, dtype=torch.float32)[None, None, :]
     distance = ((grid_rows - rows[:, None, None]) ** 2 + (grid_columns - columns[:, None, None]) ** 2) / (2 * reach**2)
     similarity = (guide[None] - guide[rows, columns][:, None, None]) ** 2 / (2 * HINT_LIGHTNESS_SIGMA**2)
-    weights = torch.exp(-distance - similarity) * hint_mask[rows, columns][:, None, None]
+    weights = torch.exp(-distance - similarity) * shares.float()[:, None, None]
     field = torch.einsum("ck,khw->chw", corrections, weights) / (weights.sum(dim=0) + HINT_PRIOR_WEIGHT)
     return chroma + field
