@@ -17,7 +17,7 @@ For each colour photo of the folder (made gray, as `tinct eval` does) it measure
   dotted result and the dot's a*b* at the result's own L* (the result keeps the photo's
   L*, so only chroma can honour a hint); "near auto" is the same for the automatic
   result, for scale.  Small: the hint is honoured.
-* PSNR (8-bit RGB) against the truth with 0, 1 and 10 hint points sampled from the truth
+* PSNR (8-bit RGB) against the truth with 0, 1, 5 and 10 hint points sampled from the truth
   exactly as `tinct eval` samples them (`tinct.hints.sample_hint_points`, seeded by the
   photo's index in the folder).
 
@@ -58,7 +58,7 @@ FAR_FRACTION = 0.4
 # "Near the dot": within this many pixels of it (about the size of a painted dot).
 NEAR_RADIUS = 2.0
 # Hint points sampled from the truth, as `tinct eval` samples them.
-SAMPLED_HINT_COUNTS = (0, 1, 10)
+SAMPLED_HINT_COUNTS = (0, 1, 5, 10)
 # The coffee case: the dot in the middle of the cup (x, y pixels), and "far" in pixels.
 COFFEE_DOT = (290, 150)
 COFFEE_FAR_PIXELS = 300.0

@@ -43,8 +43,8 @@ HINT_SITE_RADIUS = 0.1
 # (a user's dot or two: they mean those spots, the rest of the photo keeps its colour) ...
 LOCAL_HINT_SITES = 2.0
 # ... to full from this many: hints scattered over the photo are evidence about all of it (a
-# wrong cast, a wrong hue); 10 hints sampled from the truth make about 7 sites.
-GLOBAL_HINT_SITES = 6.0
+# wrong cast, a wrong hue).  5 and 10 hints sampled from the truth make about 4 and 7 sites.
+GLOBAL_HINT_SITES = 5.0
 # Spatial reach (Gaussian σ, fraction of the long side) of the local spreading: with local
 # hints it fades to the prediction within about 0.3 of the long side (a dot recolours its
 # surroundings, nothing half a photo away); with global hints it grows to the wide reach.
