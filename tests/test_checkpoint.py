@@ -152,3 +152,56 @@ def test_decoding_temperature_is_saved_with_the_model(tmp_path, gray_photo):
     # Equal up to the float16 rounding of the saved weights.
     assert np.abs(reloaded.colorize(gray_photo, working_size=128).astype(int) - colorizer.colorize(gray_photo, working_size=128)).max() <= 1
     assert np.abs(reloaded.colorize(gray_photo, working_size=128).astype(int) - before).max() > 0
+
+
+def test_decode_hue_agreement_is_saved_with_the_model(tmp_path, gray_photo):
+    colorizer = tinct.create_model("tinct-unet-v3", seed=0, device="cpu")
+    colorizer.network.set_decode_hue_agreement(2.5)
+    before = colorizer.colorize(gray_photo, working_size=128)
+    reloaded = tinct.load_model(colorizer.save(tmp_path / "agreeing.safetensors"), device="cpu")
+    assert reloaded.network.decode_hue_agreement == 2.5 and reloaded.descriptor.decode_hue_agreement == 2.5
+    assert reloaded.descriptor.to_dict()["decode_hue_agreement"] == 2.5
+    assert np.abs(reloaded.colorize(gray_photo, working_size=128).astype(int) - before).max() <= 1
+
+
+def _with_config(source, target, **changes):
+    """A copy of a model file with its config edited (``None`` drops a key)."""
+    from safetensors import safe_open
+
+    with safe_open(str(source), framework="pt") as handle:
+        tensors = {name: handle.get_tensor(name) for name in handle.keys()}
+        metadata = json.loads(handle.metadata()["tinct"])
+    for name, value in changes.items():
+        if value is None:
+            metadata["config"].pop(name)
+        else:
+            metadata["config"][name] = value
+    save_file(tensors, str(target), metadata={"tinct": json.dumps(metadata)})
+    return target
+
+
+def test_model_files_from_before_hue_agreement_decode_as_before(tmp_path, untrained_model_file, gray_photo):
+    old = _with_config(untrained_model_file, tmp_path / "old.safetensors", decode_hue_agreement=None)
+    loaded = tinct.load_model(old, device="cpu")
+    assert loaded.network.decode_hue_agreement == 0.0 and loaded.descriptor.decode_hue_agreement == 0.0
+    np.testing.assert_array_equal(loaded.colorize(gray_photo, working_size=128), tinct.load_model(untrained_model_file, device="cpu").colorize(gray_photo, working_size=128))
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        (-0.5, "decode_hue_agreement must be from 0 to 8, got -0.5"),
+        (9, "decode_hue_agreement must be from 0 to 8, got 9"),
+        (float("nan"), "decode_hue_agreement must be a finite number, got nan"),
+        (True, "decode_hue_agreement must be a finite number, got True"),
+        ("2", "decode_hue_agreement must be a finite number, got '2'"),
+    ],
+)
+def test_bad_hue_agreement_is_a_model_error(tmp_path, untrained_model_file, value, problem):
+    path = _with_config(untrained_model_file, tmp_path / "bad.safetensors", decode_hue_agreement=value)
+    with pytest.raises(tinct.ModelError, match=problem):
+        tinct.load_model(path, device="cpu")
+    with pytest.raises(tinct.ModelError, match=problem):
+        tinct.create_model(device="cpu", decode_hue_agreement=value)
+    with pytest.raises(tinct.ModelError, match=problem):
+        tinct.create_model(device="cpu").network.set_decode_hue_agreement(value)

@@ -32,6 +32,15 @@ def test_calibration_sets_the_defaults():
     assert (calibrated.working_size, calibrated.chroma_scale) == (320, 1.1)
     assert uncalibrated.working_size != 320 and uncalibrated.chroma_scale == 1.0
     assert calibrated.temperature == network.temperature
+    assert (calibrated.decode_smoothing, calibrated.decode_hue_agreement) == (0, 0.0)  # decoding as before unless a model sets it
+
+
+def test_decoding_settings_come_from_the_network_and_regressors_have_none():
+    network = build_network("tinct-unet-v3", {"decode_smoothing": 1, "decode_hue_agreement": 3})
+    descriptor = tinct.ModelDescriptor.of(network)
+    assert (descriptor.temperature, descriptor.decode_smoothing, descriptor.decode_hue_agreement) == (network.temperature, 1, 3.0)
+    regressor = tinct.ModelDescriptor.of(build_network("seed-autoencoder"))
+    assert (regressor.temperature, regressor.decode_smoothing, regressor.decode_hue_agreement) == (None, None, None)
 
 
 def test_colorizer_reads_its_descriptor(tmp_path):

@@ -298,6 +298,50 @@ def test_decode_smoothing_settles_a_hesitant_region_on_its_majority_colour():
     torch.testing.assert_close(annealed_mean(logits, centres, 0.38, smoothing_radius=0), plain)
 
 
+def test_hue_agreement_off_is_the_plain_annealed_mean():
+    from tinct.models.chroma_bins import annealed_mean, in_gamut_bin_centres
+
+    centres = torch.from_numpy(in_gamut_bin_centres())
+    logits = torch.randn(2, len(centres), 5, 7, generator=torch.Generator().manual_seed(0)) * 3
+    plain = torch.einsum("bqhw,qc->bchw", (logits / 0.38).softmax(dim=1), centres)
+    assert torch.equal(annealed_mean(logits, centres, 0.38, hue_agreement=0.0), plain)
+    assert torch.equal(annealed_mean(logits, centres, 0.38, smoothing_radius=1, hue_agreement=0.0), annealed_mean(logits, centres, 0.38, smoothing_radius=1))
+
+
+def test_hue_agreement_mutes_pixels_that_hesitate_between_hues_not_those_that_agree():
+    from tinct.models.chroma_bins import annealed_mean, in_gamut_bin_centres
+
+    centres = torch.from_numpy(in_gamut_bin_centres())
+
+    def bin_of(a: float, b: float) -> int:
+        return int(torch.cdist(torch.tensor([[a, b]]), centres).argmin())
+
+    # Four pixels, each torn evenly between two bins: a pale and a strong orange (one hue),
+    # gray and red (one hue, unsure how strong), green and red (two hues), blue and yellow.
+    pairs = [((20.0, 20.0), (50.0, 50.0)), ((0.0, 0.0), (60.0, 40.0)), ((-60.0, 0.0), (60.0, 40.0)), ((0.0, -60.0), (0.0, 70.0))]
+    logits = torch.full((1, len(centres), 1, len(pairs)), -30.0)
+    for pixel, (first, second) in enumerate(pairs):
+        logits[0, bin_of(*first), 0, pixel] = 0.0
+        logits[0, bin_of(*second), 0, pixel] = 0.0
+    plain = annealed_mean(logits, centres, 0.38)[0, :, 0].norm(dim=0)
+    agreed = annealed_mean(logits, centres, 0.38, hue_agreement=2.0)[0, :, 0].norm(dim=0)
+    kept = agreed / plain
+    torch.testing.assert_close(kept[:2], torch.ones(2), atol=1e-4, rtol=0)  # one hue: untouched
+    assert (kept[2:] < 0.2).all()  # two hues: muted, so a chroma scale saturates the agreeing pixels far more
+    stronger = annealed_mean(logits, centres, 0.38, hue_agreement=4.0)[0, :, 0].norm(dim=0) / plain
+    assert (stronger[2:] < kept[2:]).all()
+
+
+def test_hue_agreement_changes_the_colorization_and_is_reported(gray_photo):
+    colorizer = tinct.create_model(seed=0, device="cpu")
+    plain = colorizer.colorize(gray_photo, working_size=128)
+    colorizer.network.set_decode_hue_agreement(2)
+    assert colorizer.descriptor.decode_hue_agreement == 2.0 and colorizer.network.config["decode_hue_agreement"] == 2.0
+    assert np.abs(colorizer.colorize(gray_photo, working_size=128).astype(int) - plain).max() > 0
+    colorizer.network.set_decode_hue_agreement(0)
+    np.testing.assert_array_equal(colorizer.colorize(gray_photo, working_size=128), plain)
+
+
 def test_a_hint_dot_recolours_its_neighbourhood_not_the_whole_photo():
     """One saturated dot in a corner changes the colour near it; half a photo away the result
     stays the automatic one (a dot meant for a coat must not tint the whole portrait)."""

@@ -2,10 +2,10 @@
 
 After spandrel's model descriptor: a frozen `ModelDescriptor` holds the facts of one
 loaded network — its geometry (input multiple, output stride, receptive radius, from
-which the tile overlap follows), its calibrated defaults (working size, chroma scale,
-decoding temperature) and the ranges its options accept.  `Colorizer` validates options
-against it, the worker sends it to the plug-ins (`ModelDescriptor.to_dict`), and nothing
-else keeps a copy of these numbers.
+which the tile overlap follows), its calibrated defaults (working size, chroma scale and
+decoding: temperature, smoothing, hue agreement) and the ranges its options accept.
+`Colorizer` validates options against it, the worker sends it to the plug-ins
+(`ModelDescriptor.to_dict`), and nothing else keeps a copy of these numbers.
 """
 
 from __future__ import annotations
@@ -48,8 +48,10 @@ class ModelDescriptor:
 
     Calibrated defaults: ``working_size`` (long side, pixels, at which the network looks
     at an image), ``chroma_scale`` (multiplies predicted a*b*; measured so colourfulness
-    matches photographs) and ``temperature`` (annealed-mean decoding, or None for networks
-    that regress chroma directly).
+    matches photographs) and the decoding of bin classifiers, kept in the network's config:
+    ``temperature`` (annealed mean), ``decode_smoothing`` (radius of the probability
+    smoothing) and ``decode_hue_agreement`` (power of the hue agreement, 0 off) — each None
+    for networks that regress chroma directly.
 
     Option ranges (closed intervals): ``working_size_range`` (pixels), ``saturation_range``
     (the user's chroma multiplier; 0 gives gray) and ``minimum_tile`` (pixels); ``tile`` is
@@ -63,6 +65,8 @@ class ModelDescriptor:
     working_size: int
     chroma_scale: float
     temperature: float | None
+    decode_smoothing: int | None = None
+    decode_hue_agreement: float | None = None
     working_size_range: OptionRange = OptionRange(*WORKING_SIZE_RANGE)
     saturation_range: OptionRange = OptionRange(*SATURATION_RANGE)
     tile: int = 512
@@ -73,6 +77,8 @@ class ModelDescriptor:
         """The descriptor of ``network`` with the calibration stored in its model file (may be empty)."""
         calibration = calibration or {}
         temperature = getattr(network, "temperature", None)
+        smoothing = getattr(network, "decode_smoothing", None)
+        hue_agreement = getattr(network, "decode_hue_agreement", None)
         return cls(
             architecture=network.architecture,
             input_multiple=network.input_multiple,
@@ -81,6 +87,8 @@ class ModelDescriptor:
             working_size=int(calibration.get("working_size", UNCALIBRATED_WORKING_SIZE)),
             chroma_scale=float(calibration.get("chroma_scale", 1.0)),
             temperature=None if temperature is None else float(temperature),
+            decode_smoothing=None if smoothing is None else int(smoothing),
+            decode_hue_agreement=None if hue_agreement is None else float(hue_agreement),
         )
 
     def check_options(self, *, working_size: object, saturation: object, tile: object) -> None:

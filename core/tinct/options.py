@@ -12,3 +12,5 @@ SATURATION_RANGE = (0.0, 4.0)
 """Chroma multiplier (inclusive); 1 is the model's calibrated colour."""
 CHROMA_SCALE_RANGE = (0.0, 4.0)
 """A model's calibrated chroma scale: above 0, at most 4."""
+HUE_AGREEMENT_RANGE = (0.0, 8.0)
+"""A bin classifier's hue-agreement power (``decode_hue_agreement``, inclusive); 0 is off."""

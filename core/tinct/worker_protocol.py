@@ -365,7 +365,7 @@ class Ready:
 @dataclass(frozen=True)
 class Description:
     """A model's facts: ``model`` is `tinct.ModelDescriptor.to_dict()` (working size and its
-    range, saturation range, chroma scale, temperature, geometry)."""
+    range, saturation range, chroma scale, decoding temperature, smoothing and hue agreement, geometry)."""
 
     model: dict[str, Any]
 

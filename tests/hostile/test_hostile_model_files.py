@@ -57,6 +57,10 @@ HOSTILE_METADATA: dict[str, tuple[Edit, str]] = {
     "NaN temperature": (set_config(temperature=math.nan), "temperature must be a finite number, got nan"),
     "infinite temperature": (set_config(temperature=math.inf), "temperature must be a finite number, got inf"),
     "string temperature": (set_config(temperature="0.38"), "temperature must be a finite number"),
+    "negative hue agreement": (set_config(decode_hue_agreement=-1.0), "decode_hue_agreement must be from 0 to 8, got -1.0"),
+    "huge hue agreement": (set_config(decode_hue_agreement=1e9), "decode_hue_agreement must be from 0 to 8"),
+    "NaN hue agreement": (set_config(decode_hue_agreement=math.nan), "decode_hue_agreement must be a finite number, got nan"),
+    "bool hue agreement": (set_config(decode_hue_agreement=True), "decode_hue_agreement must be a finite number, got True"),
     "calibration a string": (set_calibration("fast"), "calibration record that is not an object"),
     "calibration a list": (set_calibration([320, 1.1]), "calibration record that is not an object"),
     "calibration null": (set_calibration(None), "calibration record that is not an object"),
@@ -144,7 +148,7 @@ def test_create_model_validates_its_config_too(architecture: str, config: dict, 
 
 def test_a_valid_custom_config_still_builds() -> None:
     network = build_network("tinct-unet", {"widths": [8, 16, 32], "context_width": 16, "temperature": 1})
-    assert network.config == {"widths": [8, 16, 32], "context_width": 16, "temperature": 1.0, "decode_smoothing": 0}
+    assert network.config == {"widths": [8, 16, 32], "context_width": 16, "temperature": 1.0, "decode_smoothing": 0, "decode_hue_agreement": 0.0}
     assert network(torch.zeros(1, 4, 32, 32)).isfinite().all()
 
 

@@ -98,17 +98,31 @@ def rebalancing_weights(bin_counts: np.ndarray, centres: np.ndarray, uniform_mix
     return weights.astype(np.float32)
 
 
-def annealed_mean(logits: torch.Tensor, centres: torch.Tensor, temperature: float, *, smoothing_radius: int = 0) -> torch.Tensor:
+def annealed_mean(
+    logits: torch.Tensor, centres: torch.Tensor, temperature: float, *, smoothing_radius: int = 0, hue_agreement: float = 0.0
+) -> torch.Tensor:
     """Decode bin logits ``(B, Q, H, W)`` to chroma ``(B, 2, H, W)`` in Lab units.
 
     The distribution is sharpened by ``temperature`` (1 is the plain mean, towards 0 the
     mode).  With ``smoothing_radius`` r > 0 the bin probabilities are first averaged over a
     (2r+1)² box: neighbours that hesitate between two hues then agree on the one the region
     favours, instead of sharpening into a mosaic of both.
+
+    With ``hue_agreement`` β > 0 the mean is multiplied by R^β, where R = |mean| / E|c| (the
+    length of the mean over the mean length of the bins' chroma, under the sharpened
+    distribution) is 1 where the likely bins share one hue and near 0 where they disagree,
+    as between green and red or around gray.  A chroma scale then saturates the pixels that
+    hesitate only about how strong one colour is, while those that hesitate between hues —
+    whose mean, scaled up, paints blotches and casts — stay muted.  β = 0 is the plain mean.
     """
     logits = logits.float()
     if smoothing_radius > 0:
         probabilities = F.avg_pool2d(logits.softmax(dim=1), 2 * smoothing_radius + 1, stride=1, padding=smoothing_radius, count_include_pad=False)
         logits = probabilities.clamp_min(1e-12).log()
     probabilities = (logits / temperature).softmax(dim=1)
-    return torch.einsum("bqhw,qc->bchw", probabilities, centres.float())
+    chroma = torch.einsum("bqhw,qc->bchw", probabilities, centres.float())
+    if hue_agreement > 0:
+        expected_length = torch.einsum("bqhw,q->bhw", probabilities, centres.float().norm(dim=1)).unsqueeze(1)
+        agreement = (chroma.norm(dim=1, keepdim=True) / expected_length.clamp_min(1e-6)).clamp_(0.0, 1.0)
+        chroma = chroma * agreement.pow_(hue_agreement)
+    return chroma

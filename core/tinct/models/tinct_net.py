@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..options import HUE_AGREEMENT_RANGE
 from .base import INPUT_CHANNELS, ColorizationNetwork, ConfigField
 from .chroma_bins import DEFAULT_TEMPERATURE, annealed_mean, in_gamut_bin_centres
 
@@ -53,23 +54,29 @@ def conv_norm_relu(in_channels: int, out_channels: int, stride: int = 1) -> nn.S
 
 # Model files from before decode smoothing existed lack it, and decode without it.
 DECODE_SMOOTHING_FIELD = ConfigField(int, 0, 8, required=False)
+# Likewise the hue-agreement power (`annealed_mean`'s ``hue_agreement``): absent is 0, off.
+DECODE_HUE_AGREEMENT_FIELD = ConfigField(float, *HUE_AGREEMENT_RANGE, required=False)
 
 
 class BinClassifierNetwork(ColorizationNetwork):
-    """Shared by tinct's bin classifiers: the bins, their loss weights and decoding (temperature, smoothing).
+    """Shared by tinct's bin classifiers: the bins, their loss weights and decoding (temperature, smoothing, hue agreement).
 
     Subclasses define `logits` ``(B, Q, H/s, W/s)`` over the buffer ``bin_centres`` ``(Q, 2)``.
-    Config keys read here: ``temperature`` (annealed-mean sharpness, in (0, 1]) and
+    Config keys read here: ``temperature`` (annealed-mean sharpness, in (0, 1]),
     ``decode_smoothing`` (radius in output pixels of the box that averages bin
-    probabilities before decoding, so a region settles on one colour; 0 is off).
+    probabilities before decoding, so a region settles on one colour; 0 is off) and
+    ``decode_hue_agreement`` (power β of the hue agreement that mutes pixels whose likely
+    bins disagree in hue, see `annealed_mean`; 0 is off).
     """
 
     def __init__(self, **config: Any) -> None:
         config.setdefault("temperature", DEFAULT_TEMPERATURE)
         config.setdefault("decode_smoothing", 0)
+        config.setdefault("decode_hue_agreement", 0.0)
         super().__init__(**config)
         self.temperature = float(config["temperature"])
         self.decode_smoothing = int(config["decode_smoothing"])
+        self.decode_hue_agreement = float(config["decode_hue_agreement"])
         centres = torch.from_numpy(in_gamut_bin_centres())
         self.register_buffer("bin_centres", centres)
         self.register_buffer("bin_weights", torch.ones(len(centres)))
@@ -87,8 +94,19 @@ class BinClassifierNetwork(ColorizationNetwork):
         self.decode_smoothing = int(radius)
         self.config["decode_smoothing"] = int(radius)
 
+    def set_decode_hue_agreement(self, power: float) -> None:
+        """Set the hue-agreement power β used when decoding (0 is off); saved with the model.
+
+        Raises `ModelError` outside `tinct.options.HUE_AGREEMENT_RANGE`.
+        """
+        power = DECODE_HUE_AGREEMENT_FIELD.check("decode_hue_agreement", power)
+        self.decode_hue_agreement = power
+        self.config["decode_hue_agreement"] = power
+
     def predict_chroma(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
-        return annealed_mean(self.logits(x, context), self.bin_centres, self.temperature, smoothing_radius=self.decode_smoothing)
+        return annealed_mean(
+            self.logits(x, context), self.bin_centres, self.temperature, smoothing_radius=self.decode_smoothing, hue_agreement=self.decode_hue_agreement
+        )
 
 
 
@@ -109,12 +127,24 @@ class TinctNet(BinClassifierNetwork):
         "context_width": ConfigField(int, 1, 4096),
         "temperature": ConfigField(float, 0.0, 1.0, low_open=True),
         "decode_smoothing": DECODE_SMOOTHING_FIELD,
+        "decode_hue_agreement": DECODE_HUE_AGREEMENT_FIELD,
     }
 
     def __init__(
-        self, widths: tuple[int, int, int] = (32, 64, 128), context_width: int = 128, temperature: float = DEFAULT_TEMPERATURE, decode_smoothing: int = 0
+        self,
+        widths: tuple[int, int, int] = (32, 64, 128),
+        context_width: int = 128,
+        temperature: float = DEFAULT_TEMPERATURE,
+        decode_smoothing: int = 0,
+        decode_hue_agreement: float = 0.0,
     ) -> None:
-        super().__init__(widths=list(widths), context_width=context_width, temperature=temperature, decode_smoothing=decode_smoothing)
+        super().__init__(
+            widths=list(widths),
+            context_width=context_width,
+            temperature=temperature,
+            decode_smoothing=decode_smoothing,
+            decode_hue_agreement=decode_hue_agreement,
+        )
         quarter, eighth, sixteenth = widths
         self.stem = nn.Sequential(conv_norm_relu(INPUT_CHANNELS, 24, stride=2), conv_norm_relu(24, quarter, stride=2))
         self.quarter = ResidualBlock(quarter)

@@ -10,7 +10,8 @@ What changed from `tinct.models.tinct_net.TinctNet` (v2), and why:
   1/16 decoder stages (FiLM), so every tile of a large photo follows one scene reading;
 * the full-resolution end stays as narrow as v2's (1/4 is where the pixels are);
 * decoding can smooth the bin probabilities spatially (``decode_smoothing``) before the
-  annealed mean, and training adds an L1 term on the decoded a*b* (see
+  annealed mean, and mute pixels whose likely bins disagree in hue (``decode_hue_agreement``,
+  shared with v2), and training adds an L1 term on the decoded a*b* (see
   `tinct.training.loss.training_loss`).
 """
 
@@ -22,7 +23,7 @@ from torch import nn
 
 from .base import INPUT_CHANNELS, ConfigField
 from .chroma_bins import DEFAULT_TEMPERATURE
-from .tinct_net import DECODE_SMOOTHING_FIELD, BinClassifierNetwork, ResidualBlock, conv_norm_relu
+from .tinct_net import DECODE_HUE_AGREEMENT_FIELD, DECODE_SMOOTHING_FIELD, BinClassifierNetwork, ResidualBlock, conv_norm_relu
 
 
 def _stage(channels: int, dilations: tuple[int, ...]) -> nn.Sequential:
@@ -53,6 +54,7 @@ class TinctNetV3(BinClassifierNetwork):
         "context_width": ConfigField(int, 1, 4096),
         "temperature": ConfigField(float, 0.0, 1.0, low_open=True),
         "decode_smoothing": DECODE_SMOOTHING_FIELD,
+        "decode_hue_agreement": DECODE_HUE_AGREEMENT_FIELD,
     }
 
     def __init__(
@@ -61,8 +63,15 @@ class TinctNetV3(BinClassifierNetwork):
         context_width: int = 192,
         temperature: float = DEFAULT_TEMPERATURE,
         decode_smoothing: int = 0,
+        decode_hue_agreement: float = 0.0,
     ) -> None:
-        super().__init__(widths=list(widths), context_width=context_width, temperature=temperature, decode_smoothing=decode_smoothing)
+        super().__init__(
+            widths=list(widths),
+            context_width=context_width,
+            temperature=temperature,
+            decode_smoothing=decode_smoothing,
+            decode_hue_agreement=decode_hue_agreement,
+        )
         quarter, eighth, sixteenth, thirty_second = widths
         self.stem = nn.Sequential(conv_norm_relu(INPUT_CHANNELS, 24, stride=2), conv_norm_relu(24, quarter, stride=2))
         self.quarter = ResidualBlock(quarter)
