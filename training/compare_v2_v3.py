@@ -1,6 +1,6 @@
 """Score the shipped v2 and a v3 model on both halves of the validation photos, at the
 decodings compared in docs/model-card.md (v3 at scale 1, with smoothing, and at v2's
-colourfulness).
+colourfulness; v2 with hue agreement at its own colourfulness).
 
     python training/compare_v2_v3.py ../shared/data/val training/runs/tinct-unet-v3/model.safetensors
 
@@ -24,6 +24,8 @@ V3_DECODINGS = (
     ("scale 1.19 (v2's colourfulness)", 0, 1.19),
     ("smoothing 2, scale 1.322 (v2's colourfulness)", 2, 1.322),
 )
+# v2 with hue agreement β 3; the saturation multiplies v2's calibrated chroma scale back to its colourfulness.
+V2_HUE_AGREEMENT = (3.0, 1.314)
 WORKING_SIZE = 320
 
 
@@ -39,7 +41,11 @@ def main(validation: Path, v3_path: Path) -> None:
             scores = score_method([colorizer.colorize(gray, working_size=WORKING_SIZE, **options) for gray in grays[part]], truths[part])
             print(f"{name} | {label} | PSNR {scores.psnr:.2f} | ΔE00 {scores.ciede2000:.2f} | ratio {scores.colourfulness_ratio:.3f}", flush=True)
 
-    report("v2 as shipped", tinct.load_model(device="cpu"))
+    v2 = tinct.load_model(device="cpu")
+    report("v2 as shipped", v2)
+    hue_agreement, saturation = V2_HUE_AGREEMENT
+    v2.network.set_decode_hue_agreement(hue_agreement)
+    report(f"v2, hue agreement {hue_agreement:g}, saturation {saturation}", v2, saturation=saturation)
     v3 = tinct.load_model(v3_path, device="cpu")
     for label, smoothing, scale in V3_DECODINGS:
         v3.network.set_decode_smoothing(smoothing)
