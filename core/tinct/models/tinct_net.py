@@ -56,6 +56,12 @@ def conv_norm_relu(in_channels: int, out_channels: int, stride: int = 1) -> nn.S
 DECODE_SMOOTHING_FIELD = ConfigField(int, 0, 8, required=False)
 # Likewise the hue-agreement power (`annealed_mean`'s ``hue_agreement``): absent is 0, off.
 DECODE_HUE_AGREEMENT_FIELD = ConfigField(float, *HUE_AGREEMENT_RANGE, required=False)
+# The decoding settings that every bin classifier's config holds (read by `BinClassifierNetwork`).
+DECODING_FIELDS = {
+    "temperature": ConfigField(float, 0.0, 1.0, low_open=True),
+    "decode_smoothing": DECODE_SMOOTHING_FIELD,
+    "decode_hue_agreement": DECODE_HUE_AGREEMENT_FIELD,
+}
 
 
 class BinClassifierNetwork(ColorizationNetwork):
@@ -125,9 +131,7 @@ class TinctNet(BinClassifierNetwork):
     config_fields = {
         "widths": ConfigField(int, 1, 1024, length=3),
         "context_width": ConfigField(int, 1, 4096),
-        "temperature": ConfigField(float, 0.0, 1.0, low_open=True),
-        "decode_smoothing": DECODE_SMOOTHING_FIELD,
-        "decode_hue_agreement": DECODE_HUE_AGREEMENT_FIELD,
+        **DECODING_FIELDS,
     }
 
     def __init__(

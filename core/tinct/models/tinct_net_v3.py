@@ -23,7 +23,7 @@ from torch import nn
 
 from .base import INPUT_CHANNELS, ConfigField
 from .chroma_bins import DEFAULT_TEMPERATURE
-from .tinct_net import DECODE_HUE_AGREEMENT_FIELD, DECODE_SMOOTHING_FIELD, BinClassifierNetwork, ResidualBlock, conv_norm_relu
+from .tinct_net import DECODING_FIELDS, BinClassifierNetwork, ResidualBlock, conv_norm_relu
 
 
 def _stage(channels: int, dilations: tuple[int, ...]) -> nn.Sequential:
@@ -52,9 +52,7 @@ class TinctNetV3(BinClassifierNetwork):
     config_fields = {
         "widths": ConfigField(int, 1, 1024, length=4),
         "context_width": ConfigField(int, 1, 4096),
-        "temperature": ConfigField(float, 0.0, 1.0, low_open=True),
-        "decode_smoothing": DECODE_SMOOTHING_FIELD,
-        "decode_hue_agreement": DECODE_HUE_AGREEMENT_FIELD,
+        **DECODING_FIELDS,
     }
 
     def __init__(
