@@ -184,6 +184,33 @@ def test_eval_reports_metrics_baselines_hints_and_contact_sheet(photo_folder, tm
     assert sheet.shape[0] == 3 * 192 and sheet.shape[2] == 3
     again = evaluate(photo_folder, model=untrained_model_file, baseline=baseline, device="cpu", limit=4, hint_counts=(0, 10))
     assert again.hints == report.hints
+    # The first half is where models are calibrated, the last half is held out: each is reported.
+    assert list(report.halves) == ["first 2", "last 2"]
+    for label, part in (("first 2", saved["photo_results"][:2]), ("last 2", saved["photo_results"][2:])):
+        assert set(report.halves[label]) == set(report.methods)
+        for name in report.methods:
+            assert report.halves[label][name].ciede2000 == pytest.approx(np.mean([result[name]["ciede2000"] for result in part]))
+            assert report.halves[label][name].psnr == pytest.approx(np.mean([result[name]["psnr"] for result in part]))
+    assert "first 2 photos" in report.table() and "last 2 photos" in report.table()
+
+
+def test_eval_compares_other_models_on_the_same_photos_and_sheet(photo_folder, tmp_path, untrained_model_file):
+    baseline = tinct.create_model("seed-autoencoder", device="cpu").save(tmp_path / "seed.safetensors")
+    same_model = tmp_path / "same.safetensors"
+    same_model.write_bytes(Path(untrained_model_file).read_bytes())
+    alone = evaluate(photo_folder, model=untrained_model_file, baseline=baseline, out_dir=tmp_path / "alone", device="cpu", limit=2, contact_sheet_count=2, hint_counts=(0,))
+    report = evaluate(
+        photo_folder, model=untrained_model_file, baseline=baseline, out_dir=tmp_path / "compared", device="cpu", limit=2, contact_sheet_count=2,
+        hint_counts=(0,), compare_models=[same_model, baseline],
+    )
+    assert list(report.methods) == ["tinct", "gray", "seed-autoencoder", "same", "seed"]
+    # The same model file at its own calibration is the model itself; the baseline file is the baseline.
+    assert report.methods["same"] == report.methods["tinct"]
+    assert report.methods["seed"] == report.methods["seed-autoencoder"] != report.methods["tinct"]
+    # Each compared model is a column of the contact sheet: gray, model, compared..., truth.
+    alone_sheet = tinct.load_image(tmp_path / "alone" / "contact-sheet.png")
+    sheet = tinct.load_image(tmp_path / "compared" / "contact-sheet.png")
+    assert sheet.shape[0] == alone_sheet.shape[0] and sheet.shape[1] * 3 == alone_sheet.shape[1] * 5
 
 
 def test_validation_log_and_training_curve(photo_folder, tmp_path):

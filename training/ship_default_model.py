@@ -10,7 +10,8 @@ compare at equal colourfulness: for each setting it finds the chroma scale that 
 colourfulness to `MINIMUM_COLOURFULNESS_RATIO` of the truth's (a margin above the quality
 bar's 0.75): colourfulness grows about in proportion to the scale, so one probe at scale 1
 predicts it, and the scale is then nudged up until the ratio holds.  Of these, the setting
-with the lowest mean CIEDE2000 wins (PSNR varies little between them).
+with the lowest mean CIEDE2000 wins (PSNR varies little between them).  The chosen setting
+is then scored once on the held-out last half and printed.
 
 The hue agreement (`annealed_mean`'s ``hue_agreement`` β, saved in the network's config as
 ``decode_hue_agreement``) mutes pixels whose likely bins disagree in hue, so the chroma
@@ -59,6 +60,7 @@ def main(run: Path, validation: Path, target_ratio: float = MINIMUM_COLOURFULNES
     paths = list_images(validation)
     truths = [to_float_image(tinct.load_image(path))[..., :3] for path in paths[: len(paths) // 2]]
     grays = [gray_version(truth) for truth in truths]
+    held_out_truths = [to_float_image(tinct.load_image(path))[..., :3] for path in paths[len(paths) // 2 :]]
 
     network = colorizer.network
     settings = {"working_size": WORKING_SIZES[0], "smoothing": 0}
@@ -103,6 +105,14 @@ def main(run: Path, validation: Path, target_ratio: float = MINIMUM_COLOURFULNES
     network.set_temperature(temperature)
     network.set_decode_smoothing(settings["smoothing"])
     network.set_decode_hue_agreement(hue_agreement)
+    held_out = score_method(
+        [colorizer.colorize(gray_version(truth), working_size=settings["working_size"], saturation=chroma_scale) for truth in held_out_truths], held_out_truths
+    )
+    print(
+        f"held out ({len(held_out_truths)} photos) at the chosen setting: PSNR {held_out.psnr:.2f}, ΔE00 {held_out.ciede2000:.2f}, "
+        f"colourfulness ratio {held_out.colourfulness_ratio:.3f}",
+        flush=True,
+    )
     if dry_run:
         print(
             f"dry run: would ship temperature {temperature}, smoothing {settings['smoothing']}, hue agreement {hue_agreement:g}, "

@@ -5,6 +5,9 @@ gray baseline (a* = b* = 0) and by the seed-style baseline (an MSE autoencoder) 
 compared with the original: PSNR and SSIM of the 8-bit RGB images, mean CIEDE2000, and
 Hasler–Süsstrunk colourfulness with its ratio to the truth's.  The model is also run
 with 0, 1, 5, 10 and 50 hint points sampled (seeded) from the truth.
+
+Models are calibrated on the first half of the validation photos (sorted by name), so the
+report also gives every method's scores on each half: the last half is the held-out one.
 """
 
 from __future__ import annotations
@@ -53,16 +56,24 @@ class EvaluationReport:
     baseline: str = ""
     photo_results: list[dict[str, Any]] = field(default_factory=list)
     """Per photo: its file name, `photo_scores` of each method, PSNR and CIEDE2000 per hint count."""
+    halves: dict[str, dict[str, MethodScores]] = field(default_factory=dict)
+    """Each method's scores on the first half of the photos (where models are calibrated) and
+    on the last half (held out), keyed "first N" and "last M"; empty for fewer than 2 photos."""
 
     def table(self) -> str:
-        lines = [f"{self.photos} photos, working size {self.working_size}; model {self.model}", ""]
-        lines.append(f"{'method':<18}{'PSNR dB':>9}{'SSIM':>8}{'ΔE00':>8}{'colourful':>11}{'ratio':>8}")
-        for name, scores in self.methods.items():
-            lines.append(f"{name:<18}{scores.psnr:>9.2f}{scores.ssim:>8.3f}{scores.ciede2000:>8.2f}{scores.colourfulness:>11.2f}{scores.colourfulness_ratio:>8.2f}")
+        def method_rows(heading: str, methods: dict[str, MethodScores]) -> list[str]:
+            rows = [f"{heading:<18}{'PSNR dB':>9}{'SSIM':>8}{'ΔE00':>8}{'colourful':>11}{'ratio':>8}"]
+            for name, scores in methods.items():
+                rows.append(f"{name:<18}{scores.psnr:>9.2f}{scores.ssim:>8.3f}{scores.ciede2000:>8.2f}{scores.colourfulness:>11.2f}{scores.colourfulness_ratio:>8.2f}")
+            return rows
+
+        lines = [f"{self.photos} photos, working size {self.working_size}; model {self.model}", "", *method_rows("method", self.methods)]
         if self.hints:
             lines += ["", f"{'hint points':<18}{'PSNR dB':>9}{'ΔE00':>8}"]
             for count, scores in self.hints.items():
                 lines.append(f"{count:<18}{scores['psnr']:>9.2f}{scores['ciede2000']:>8.2f}")
+        for half, methods in self.halves.items():
+            lines += ["", *method_rows(f"{half} photos", methods)]
         return "\n".join(lines)
 
     def to_json(self) -> dict[str, Any]:
@@ -140,7 +151,8 @@ def evaluate(
     Every method runs on the same photos.  Gray, the seed-style baseline and the model run
     at one working size (``working_size``, default the model's calibrated one);
     ``compare_models`` (other tinct model files, reported under their file stem) run at
-    their own calibrated working size and chroma scale, as their users get them.
+    their own calibrated working size and chroma scale, as their users get them.  The
+    contact sheet's rows are gray input, the model, each compared model, and the truth.
     """
     paths = list_images(data)[:limit]
     colorizer = load_model(model, device=device)
@@ -153,7 +165,7 @@ def evaluate(
     compared = {Path(path).stem: load_model(path, device=device) for path in compare_models or []}
     methods = ("tinct", "gray", "seed-autoencoder", *compared)
     photo_results: list[dict[str, Any]] = []
-    sheet_candidates: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    sheet_candidates: list[tuple[np.ndarray, ...]] = []
     sheet_every = max(1, len(paths) // max(contact_sheet_count, 1))
     for index, path in enumerate(tqdm(paths, desc="evaluating", unit="photo")):
         pixels = load_image(path)
@@ -176,9 +188,11 @@ def evaluate(
             result["hints"][str(count)] = {"psnr": psnr_8bit(hinted, truth), "ciede2000": mean_ciede2000(hinted, truth)}
         photo_results.append(result)
         if index % sheet_every == 0 and len(sheet_candidates) < contact_sheet_count:
-            sheet_candidates.append((gray, colorized["tinct"], truth))
+            sheet_candidates.append((gray, colorized["tinct"], *(colorized[name] for name in compared), truth))
     if not photo_results:
         raise TinctError(f"no colour photos in {data}")
+    half = len(photo_results) // 2
+    halves = {f"first {half}": photo_results[:half], f"last {len(photo_results) - half}": photo_results[half:]} if half else {}
     report = EvaluationReport(
         photos=len(photo_results),
         working_size=working_size,
@@ -190,6 +204,7 @@ def evaluate(
         model=str(colorizer.path),
         baseline=str(baseline_path),
         photo_results=photo_results,
+        halves={label: {name: mean_scores([result[name] for result in part]) for name in methods} for label, part in halves.items()},
     )
     if out_dir is not None:
         out = Path(out_dir)
