@@ -2,7 +2,10 @@
 decodings compared in docs/model-card.md (v3 at scale 1, with smoothing, and at v2's
 colourfulness; v2 with hue agreement at its own colourfulness).
 
-    python training/compare_v2_v3.py ../shared/data/val training/runs/tinct-unet-v3/model.safetensors
+    git show 12741f6:core/tinct/default_model/tinct-default.safetensors > v2.safetensors
+    python training/compare_v2_v3.py ../shared/data/val training/runs/tinct-unet-v3/model.safetensors v2.safetensors
+
+(v2's file as it shipped before hue agreement; the shipped model now has it.)
 
 Prints one line per decoding and half: PSNR dB, mean CIEDE2000, colourfulness ratio.
 """
@@ -29,7 +32,7 @@ V2_HUE_AGREEMENT = (3.0, 1.314)
 WORKING_SIZE = 320
 
 
-def main(validation: Path, v3_path: Path) -> None:
+def main(validation: Path, v3_path: Path, v2_path: Path) -> None:
     paths = list_images(validation)
     truths = [to_float_image(tinct.load_image(path))[..., :3] for path in paths]
     grays = [gray_version(truth) for truth in truths]
@@ -41,8 +44,8 @@ def main(validation: Path, v3_path: Path) -> None:
             scores = score_method([colorizer.colorize(gray, working_size=WORKING_SIZE, **options) for gray in grays[part]], truths[part])
             print(f"{name} | {label} | PSNR {scores.psnr:.2f} | ΔE00 {scores.ciede2000:.2f} | ratio {scores.colourfulness_ratio:.3f}", flush=True)
 
-    v2 = tinct.load_model(device="cpu")
-    report("v2 as shipped", v2)
+    v2 = tinct.load_model(v2_path, device="cpu")
+    report("v2 as shipped before", v2)
     hue_agreement, saturation = V2_HUE_AGREEMENT
     v2.network.set_decode_hue_agreement(hue_agreement)
     report(f"v2, hue agreement {hue_agreement:g}, saturation {saturation}", v2, saturation=saturation)
@@ -53,4 +56,6 @@ def main(validation: Path, v3_path: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), Path(sys.argv[2]))
+    if len(sys.argv) != 4:
+        sys.exit(__doc__)
+    main(Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]))
