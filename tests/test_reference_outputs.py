@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,7 @@ REFERENCE = np.load(Path(__file__).parent / "data" / "pre-refactor-reference.npz
 SHIPPED_REFERENCE = np.load(Path(__file__).parent / "data" / "shipped-model-reference.npz")
 
 
-def assert_matches(result: np.ndarray, name: str, references=REFERENCE) -> None:
+def assert_matches(result: np.ndarray, name: str, references: Mapping[str, np.ndarray] = REFERENCE) -> None:
     expected = references[name]
     assert result.shape == expected.shape and result.dtype == expected.dtype
     difference = np.abs(result.astype(int) - expected)

@@ -1,4 +1,4 @@
-"""Score the shipped v2 and a v3 model on both halves of the validation photos, at the
+"""Score v2 (as it shipped before hue agreement) and a v3 model on both halves of the validation photos, at the
 decodings compared in docs/model-card.md (v3 at scale 1, with smoothing, and at v2's
 colourfulness; v2 with hue agreement at its own colourfulness).
 
@@ -20,6 +20,9 @@ from tinct.evaluation import gray_version, score_method
 from tinct.io import to_float_image
 from tinct.training.data_cache import list_images
 
+# v2 with the shipped hue agreement; the saturation multiplies v2's calibrated chroma scale back to its colourfulness.
+from ship_v2_hue_agreement import HUE_AGREEMENT, SATURATION  # this folder: run as python training/compare_v2_v3.py
+
 # (label, decoding smoothing radius or None for the model's own, chroma scale or None for the model's calibrated one)
 V3_DECODINGS = (
     ("scale 1", 0, 1.0),
@@ -27,8 +30,6 @@ V3_DECODINGS = (
     ("scale 1.19 (v2's colourfulness)", 0, 1.19),
     ("smoothing 2, scale 1.322 (v2's colourfulness)", 2, 1.322),
 )
-# v2 with hue agreement β 3; the saturation multiplies v2's calibrated chroma scale back to its colourfulness.
-V2_HUE_AGREEMENT = (3.0, 1.314)
 WORKING_SIZE = 320
 
 
@@ -46,9 +47,8 @@ def main(validation: Path, v3_path: Path, v2_path: Path) -> None:
 
     v2 = tinct.load_model(v2_path, device="cpu")
     report("v2 as shipped before", v2)
-    hue_agreement, saturation = V2_HUE_AGREEMENT
-    v2.network.set_decode_hue_agreement(hue_agreement)
-    report(f"v2, hue agreement {hue_agreement:g}, saturation {saturation}", v2, saturation=saturation)
+    v2.network.set_decode_hue_agreement(HUE_AGREEMENT)
+    report(f"v2, hue agreement {HUE_AGREEMENT:g}, saturation {SATURATION}", v2, saturation=SATURATION)
     v3 = tinct.load_model(v3_path, device="cpu")
     for label, smoothing, scale in V3_DECODINGS:
         v3.network.set_decode_smoothing(smoothing)

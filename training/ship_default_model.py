@@ -8,7 +8,7 @@ radius of the probability smoothing (`annealed_mean`'s ``smoothing_radius``), th
 hue-agreement power, then the temperature with its chroma scale.  The last two stages
 compare at equal colourfulness: for each setting it finds the chroma scale that brings
 colourfulness to `MINIMUM_COLOURFULNESS_RATIO` of the truth's (a margin above the quality
-bar's 0.75): colourfulness grows about in proportion to the scale, so one probe at scale 1
+bar's 0.85): colourfulness grows about in proportion to the scale, so one probe at scale 1
 predicts it, and the scale is then nudged up until the ratio holds.  Of these, the setting
 with the lowest mean CIEDE2000 wins (PSNR varies little between them).  The chosen setting
 is then scored once on the held-out last half and printed.
